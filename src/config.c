@@ -1,0 +1,683 @@
+/*
+ * config.c: the key table, parsing of every source into a fresh struct
+ * config, validation, formatting and diffing for reload.
+ * Owns: the one list of keys (name, type, default, limits, reloadable).
+ * Must not: log (errors and warnings go into struct config_diag for the
+ * caller to print), touch sockets, or keep global state.
+ */
+#include "autoconf.h"
+#include "config.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum ktype {
+	KT_STR,
+	KT_INT,
+	KT_WORKERS,
+	KT_LEVEL,
+	KT_FORMAT,
+	KT_DBSSL,
+	KT_DBURL,
+	KT_ADDR,
+	KT_HTTPURL,
+	KT_ENV,
+	KT_SECRET,
+};
+
+struct key {
+	const char *name;
+	enum ktype type;
+	size_t off;
+	const char *def;
+	long long min, max;
+	bool reload; /* applied in place by running processes */
+	const char *expect; /* human text for errors */
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct key keys[] = {
+	{ "host", KT_STR, F(host), "0.0.0.0", 0, 0, false, "an IP address or host name to listen on" },
+	{ "port", KT_INT, F(port), "8080", 1, 65535, false, "an integer from 1 to 65535" },
+	{ "workers", KT_WORKERS, F(workers), "auto", 1, RT_MAX_WORKERS, false,
+	  "\"auto\" or an integer from 1 to 64" },
+	{ "log_level", KT_LEVEL, F(log_level), "info", 0, 0, true, "one of error, warn, info, debug, trace" },
+	{ "log_format", KT_FORMAT, F(log_format), "text", 0, 0, true, "text or json" },
+	{ "log_file", KT_STR, F(log_file), "", 0, 0, true, "a file path, or empty for stderr" },
+	{ "request_timeout_ms", KT_INT, F(request_timeout_ms), "30000", 100, 3600000, true,
+	  "an integer from 100 to 3600000 (milliseconds)" },
+	{ "max_request_line_bytes", KT_INT, F(max_request_line_bytes), "4096", 64, 4096, true,
+	  "an integer from 64 to 4096" },
+	{ "max_header_bytes", KT_INT, F(max_header_bytes), "16384", 1024, 65536, true,
+	  "an integer from 1024 to 65536" },
+	{ "max_body_bytes", KT_INT, F(max_body_bytes), "65536", 0, 16777216, true,
+	  "an integer from 0 to 16777216" },
+	{ "database_url", KT_DBURL, F(database_url), "sqlite:///var/lib/rtft/rtft.db", 0, 0, false,
+	  "sqlite:///path/to/file.db or postgres://user@host/db" },
+	{ "db_max_pool", KT_INT, F(db_max_pool), "10", 1, 1000, false, "an integer from 1 to 1000" },
+	{ "db_ssl", KT_DBSSL, F(db_ssl), "prefer", 0, 0, false,
+	  "one of disable, allow, prefer, require, verify-ca, verify-full, true, false" },
+	{ "metrics_listen", KT_ADDR, F(metrics_listen), "127.0.0.1:9464", 0, 0, false,
+	  "host:port (IPv6 as [addr]:port), or off" },
+	{ "drain_timeout_ms", KT_INT, F(drain_timeout_ms), "30000", 0, 86400000, true,
+	  "an integer from 0 to 86400000 (milliseconds)" },
+	{ "shutdown_timeout_ms", KT_INT, F(shutdown_timeout_ms), "10000", 100, 600000, true,
+	  "an integer from 100 to 600000 (milliseconds)" },
+	{ "external_url", KT_HTTPURL, F(external_url), "", 0, 0, true, "an http:// or https:// URL, or empty" },
+	{ "node_env", KT_ENV, F(node_env), "development", 0, 0, false, "development, production or test" },
+	{ "session_secret", KT_SECRET, F(session_secret), "", 0, 0, true,
+	  "a random string of at least 32 characters" },
+};
+
+#define NKEYS ((int)RT_ARRAY_LEN(keys))
+_Static_assert(RT_ARRAY_LEN(keys) <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
+
+static const char *dbssl_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
+static const char *env_names[] = { "development", "production", "test" };
+
+int config_key_count(void)
+{
+	return NKEYS;
+}
+
+const char *config_key_name(int i)
+{
+	return i >= 0 && i < NKEYS ? keys[i].name : NULL;
+}
+
+bool config_key_reloadable(int i)
+{
+	return i >= 0 && i < NKEYS && keys[i].reload;
+}
+
+static int find_key(const char *name)
+{
+	for (int i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int find_key_ci(const char *name)
+{
+	for (int i = 0; i < NKEYS; i++)
+		if (str_ieq(keys[i].name, name))
+			return i;
+	return -1;
+}
+
+static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...) RT_PRINTF(3, 4);
+static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...)
+{
+	if (!d)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char buf[1024];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	d->lines = xrealloc(d->lines, sizeof(char *) * (size_t)(d->nlines + 1));
+	d->lines[d->nlines++] = xasprintf("%s: %s", is_error ? "error" : "warning", buf);
+	if (is_error)
+		d->nerrors++;
+}
+
+void config_diag_fini(struct config_diag *d)
+{
+	for (int i = 0; i < d->nlines; i++)
+		free(d->lines[i]);
+	free(d->lines);
+	d->lines = NULL;
+	d->nlines = d->nerrors = 0;
+}
+
+const char *config_sqlite_path(const char *url)
+{
+	if (!url || !str_has_prefix(url, "sqlite://"))
+		return NULL;
+	return url + strlen("sqlite://");
+}
+
+bool config_is_postgres_url(const char *url)
+{
+	return url && (str_has_prefix(url, "postgres://") || str_has_prefix(url, "postgresql://"));
+}
+
+char *config_redact_url(const char *url)
+{
+	if (!url)
+		return xstrdup("");
+	const char *scheme = strstr(url, "://");
+	if (!scheme)
+		return xstrdup(url);
+	const char *auth = scheme + 3;
+	const char *at = strchr(auth, '@');
+	const char *slash = strchr(auth, '/');
+	if (!at || (slash && slash < at))
+		return xstrdup(url);
+	const char *colon = memchr(auth, ':', (size_t)(at - auth));
+	if (!colon)
+		return xstrdup(url);
+	return xasprintf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
+/* host:port with an optional [v6] host. Fills host (caller frees) and port. */
+static int parse_addr(const char *s, char **host, int *port)
+{
+	const char *colon;
+	char *h;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return RT_ERR;
+		h = xstrndup(s + 1, (size_t)(close - s - 1));
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s)
+			return RT_ERR;
+		h = xstrndup(s, (size_t)(colon - s));
+		if (strchr(h, ':')) {
+			free(h);
+			return RT_ERR;
+		}
+	}
+	long long p;
+	if (str_to_ll(colon + 1, &p) != RT_OK || p < 1 || p > 65535) {
+		free(h);
+		return RT_ERR;
+	}
+	*host = h;
+	*port = (int)p;
+	return RT_OK;
+}
+
+static int default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > RT_MAX_WORKERS)
+		n = RT_MAX_WORKERS;
+	return (int)n;
+}
+
+static int enum_index(const char *v, const char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_ieq(v, names[i]))
+			return (int)i;
+	return -1;
+}
+
+/* Set one key from text. Returns RT_OK, or RT_ERR with diag filled. */
+static int set_value(struct config *cfg, int k, const char *raw, const char *where, struct config_diag *d)
+{
+	const struct key *key = &keys[k];
+	char *field = (char *)cfg + key->off;
+	char *val = str_trim(xstrdup(raw));
+	int rc = RT_ERR;
+	long long n;
+	int idx;
+	const char *shown = key->type == KT_SECRET ? "(redacted)" : val;
+
+	switch (key->type) {
+	case KT_STR:
+		if (strcmp(key->name, "host") == 0 && !*val)
+			break;
+		str_replace((char **)field, val);
+		rc = RT_OK;
+		break;
+	case KT_SECRET:
+		str_replace((char **)field, val);
+		rc = RT_OK;
+		break;
+	case KT_INT:
+		if (str_to_ll(val, &n) == RT_OK && n >= key->min && n <= key->max) {
+			*(int *)field = (int)n;
+			rc = RT_OK;
+		}
+		break;
+	case KT_WORKERS:
+		if (str_ieq(val, "auto") || !*val) {
+			*(int *)field = default_workers();
+			rc = RT_OK;
+		} else if (str_to_ll(val, &n) == RT_OK && n >= key->min && n <= key->max) {
+			*(int *)field = (int)n;
+			rc = RT_OK;
+		}
+		break;
+	case KT_LEVEL:
+		rc = log_level_parse(val, (enum log_level *)field);
+		break;
+	case KT_FORMAT:
+		rc = log_format_parse(val, (enum log_format *)field);
+		break;
+	case KT_DBSSL:
+		if (str_ieq(val, "true") || str_ieq(val, "1") || str_ieq(val, "yes")) {
+			*(enum db_ssl_mode *)field = DB_SSL_REQUIRE;
+			rc = RT_OK;
+		} else if (str_ieq(val, "false") || str_ieq(val, "0") || str_ieq(val, "no")) {
+			*(enum db_ssl_mode *)field = DB_SSL_DISABLE;
+			rc = RT_OK;
+		} else if ((idx = enum_index(val, dbssl_names, RT_ARRAY_LEN(dbssl_names))) >= 0) {
+			*(enum db_ssl_mode *)field = (enum db_ssl_mode)idx;
+			rc = RT_OK;
+		}
+		break;
+	case KT_DBURL: {
+		const char *path = config_sqlite_path(val);
+		if ((path && *path) || config_is_postgres_url(val)) {
+			str_replace((char **)field, val);
+			rc = RT_OK;
+		}
+		break;
+	}
+	case KT_ADDR: {
+		char *h = NULL;
+		int p;
+		if (!*val || str_ieq(val, "off")) {
+			str_replace((char **)field, "");
+			rc = RT_OK;
+		} else if (parse_addr(val, &h, &p) == RT_OK) {
+			str_replace((char **)field, val);
+			free(h);
+			rc = RT_OK;
+		}
+		break;
+	}
+	case KT_HTTPURL:
+		if (!*val || ((str_has_prefix(val, "http://") || str_has_prefix(val, "https://")) &&
+			      !strchr(val, ' ') && strlen(val) > strlen("https://"))) {
+			/* keep it without a trailing slash so paths can be appended */
+			size_t len = strlen(val);
+			while (len > 0 && val[len - 1] == '/')
+				val[--len] = '\0';
+			str_replace((char **)field, val);
+			rc = RT_OK;
+		}
+		break;
+	case KT_ENV:
+		if ((idx = enum_index(val, env_names, RT_ARRAY_LEN(env_names))) >= 0) {
+			str_replace((char **)field, env_names[idx]);
+			rc = RT_OK;
+		}
+		break;
+	}
+	if (rc == RT_OK) {
+		free(cfg->source[k]);
+		cfg->source[k] = xstrdup(where);
+	} else {
+		diag_add(d, true, "%s: %s = \"%s\": expected %s", where, key->name, shown, key->expect);
+	}
+	free(val);
+	return rc;
+}
+
+static struct config *config_new_defaults(void)
+{
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+	for (int k = 0; k < NKEYS; k++) {
+		if (set_value(cfg, k, keys[k].def, "default", NULL) != RT_OK)
+			abort(); /* a bad built-in default is a programming error */
+	}
+	return cfg;
+}
+
+/* Unquote "value" or 'value'; strips an unquoted trailing " # comment". */
+static char *unquote(char *v)
+{
+	str_trim(v);
+	size_t len = strlen(v);
+	if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
+		v[len - 1] = '\0';
+		return v + 1;
+	}
+	char *hash = strstr(v, " #");
+	if (hash)
+		*hash = '\0';
+	return str_trim(v);
+}
+
+static int read_file(const char *path, char **out, struct rt_err *err)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		rt_err_set(err, "%s", strerror(errno));
+		return RT_ERR;
+	}
+	size_t cap = 4096, len = 0;
+	char *buf = xmalloc(cap);
+	size_t n;
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (cap - len < 2) {
+			if (cap > 4 * 1024 * 1024) {
+				fclose(f);
+				free(buf);
+				rt_err_set(err, "file is larger than 4 MiB");
+				return RT_ERR;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+	}
+	bool failed = ferror(f);
+	fclose(f);
+	if (failed) {
+		free(buf);
+		rt_err_set(err, "read error");
+		return RT_ERR;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return RT_OK;
+}
+
+/* The config file: "key = value" lines. */
+static void load_file_text(struct config *cfg, const char *name, char *text, struct config_diag *d)
+{
+	int lineno = 0;
+	char *next = text;
+	while (next && *next) {
+		char *line = next;
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		next = nl ? nl + 1 : NULL;
+		lineno++;
+		char *s = str_trim(line);
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		char *eq = strchr(s, '=');
+		char where[600];
+		snprintf(where, sizeof where, "%s:%d", name, lineno);
+		if (!eq) {
+			diag_add(d, true, "%s: expected \"key = value\", got \"%.60s\"", where, s);
+			continue;
+		}
+		*eq = '\0';
+		char *k = str_trim(s);
+		char *v = unquote(eq + 1);
+		int idx = find_key(k);
+		if (idx < 0) {
+			int ci = find_key_ci(k);
+			if (ci >= 0)
+				diag_add(d, false, "%s: unknown key \"%s\" (keys are lower case in the file: %s)",
+					 where, k, keys[ci].name);
+			else
+				diag_add(d, false, "%s: unknown key \"%s\" ignored", where, k);
+			continue;
+		}
+		(void)set_value(cfg, idx, v, where, d);
+	}
+}
+
+static char *upper(const char *s)
+{
+	char *u = xstrdup(s);
+	for (char *p = u; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	return u;
+}
+
+/* A .env file: KEY=VALUE lines, "export " allowed, quotes stripped. Only
+ * our keys are taken; values already in the real environment win. */
+static void load_env_file(struct config *cfg, const char *path, char *text, bool use_environ,
+			  struct config_diag *d)
+{
+	int lineno = 0;
+	char *p = text;
+	while (p && *p) {
+		char *nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		lineno++;
+		char *s = str_trim(p);
+		p = nl ? nl + 1 : NULL;
+		if (!*s || *s == '#')
+			continue;
+		if (str_has_prefix(s, "export "))
+			s = str_trim(s + 7);
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			diag_add(d, false, "%s:%d: not a KEY=VALUE line, ignored", path, lineno);
+			continue;
+		}
+		*eq = '\0';
+		char *k = str_trim(s);
+		char *v = unquote(eq + 1);
+		if (use_environ && getenv(k))
+			continue;
+		for (int i = 0; i < NKEYS; i++) {
+			char *u = upper(keys[i].name);
+			bool match = strcmp(u, k) == 0 || (strcmp(keys[i].name, "node_env") == 0 && strcmp(k, "RTFT_ENV") == 0);
+			free(u);
+			if (match) {
+				char where[600];
+				snprintf(where, sizeof where, "%s:%d (%s)", path, lineno, k);
+				(void)set_value(cfg, i, v, where, d);
+			}
+		}
+	}
+}
+
+static void load_environ(struct config *cfg, struct config_diag *d)
+{
+	for (int i = 0; i < NKEYS; i++) {
+		char *u = upper(keys[i].name);
+		const char *v = getenv(u);
+		if (v) {
+			char where[64];
+			snprintf(where, sizeof where, "environment %s", u);
+			(void)set_value(cfg, i, v, where, d);
+		}
+		free(u);
+	}
+	const char *rtenv = getenv("RTFT_ENV");
+	if (rtenv)
+		(void)set_value(cfg, find_key("node_env"), rtenv, "environment RTFT_ENV", d);
+}
+
+static void validate(struct config *cfg, struct config_diag *d)
+{
+	cfg->is_production = strcmp(cfg->node_env, "production") == 0;
+	if (cfg->metrics_listen[0]) {
+		char *h = NULL;
+		int p = 0;
+		if (parse_addr(cfg->metrics_listen, &h, &p) == RT_OK) {
+			if (p == cfg->port && (strcmp(h, cfg->host) == 0 || strcmp(cfg->host, "0.0.0.0") == 0 ||
+					       strcmp(cfg->host, "::") == 0))
+				diag_add(d, true,
+					 "metrics_listen = \"%s\": expected a port other than the main port %d",
+					 cfg->metrics_listen, cfg->port);
+			free(h);
+		}
+	}
+	size_t slen = strlen(cfg->session_secret);
+	if (slen > 0 && slen < 32) {
+		diag_add(d, cfg->is_production, "session_secret = (redacted, %zu characters): expected %s", slen,
+			 keys[find_key("session_secret")].expect);
+	}
+	if (cfg->is_production && str_has_prefix(cfg->external_url, "http://"))
+		diag_add(d, false, "external_url = \"%s\": plain http in production; browsers need https for "
+				   "WebRTC outside localhost",
+			 cfg->external_url);
+}
+
+struct config *config_load(const struct config_src *src, struct config_diag *d)
+{
+	struct config *cfg = config_new_defaults();
+	struct rt_err err;
+
+	const char *file = src->file ? src->file : CONFIG_DEFAULT_FILE;
+	if (src->file_explicit || access(file, F_OK) == 0) {
+		char *text = NULL;
+		if (read_file(file, &text, &err) != RT_OK) {
+			diag_add(d, true, "cannot read config file %s: %s", file, err.msg);
+		} else {
+			load_file_text(cfg, file, text, d);
+			free(text);
+			cfg->config_file = xstrdup(file);
+		}
+	}
+	if (src->env_file) {
+		char *text = NULL;
+		if (read_file(src->env_file, &text, &err) != RT_OK) {
+			diag_add(d, true, "cannot read env file %s: %s", src->env_file, err.msg);
+		} else {
+			load_env_file(cfg, src->env_file, text, src->use_environ, d);
+			free(text);
+		}
+	}
+	if (src->use_environ)
+		load_environ(cfg, d);
+	for (int i = 0; i < src->noverrides; i++) {
+		const char *o = src->overrides[i];
+		const char *eq = strchr(o, '=');
+		char *k = eq ? xstrndup(o, (size_t)(eq - o)) : xstrdup(o);
+		for (char *q = k; *q; q++)
+			if (*q == '-')
+				*q = '_';
+		int idx = find_key_ci(k);
+		if (!eq || idx < 0)
+			diag_add(d, true, "command line: \"%s\": expected key=value with a known key", o);
+		else
+			(void)set_value(cfg, idx, eq + 1, "command line", d);
+		free(k);
+	}
+	validate(cfg, d);
+	if (d->nerrors > 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (int k = 0; k < NKEYS; k++) {
+		if (keys[k].type == KT_STR || keys[k].type == KT_SECRET || keys[k].type == KT_DBURL ||
+		    keys[k].type == KT_ADDR || keys[k].type == KT_HTTPURL || keys[k].type == KT_ENV) {
+			char **f = (char **)((char *)cfg + keys[k].off);
+			if (keys[k].type == KT_SECRET && *f)
+				memset(*f, 0, strlen(*f));
+			free(*f);
+		}
+		free(cfg->source[k]);
+	}
+	free(cfg->config_file);
+	free(cfg);
+}
+
+static char *value_text(const struct config *cfg, int k, bool redact)
+{
+	const struct key *key = &keys[k];
+	const char *field = (const char *)cfg + key->off;
+	switch (key->type) {
+	case KT_INT:
+	case KT_WORKERS:
+		return xasprintf("%d", *(const int *)field);
+	case KT_LEVEL:
+		return xstrdup(log_level_name(*(const enum log_level *)field));
+	case KT_FORMAT:
+		return xstrdup(*(const enum log_format *)field == LOG_FMT_JSON ? "json" : "text");
+	case KT_DBSSL:
+		return xstrdup(dbssl_names[*(const enum db_ssl_mode *)field]);
+	case KT_SECRET:
+		if (redact)
+			return xstrdup(**(char *const *)field ? "(redacted)" : "");
+		return xstrdup(*(char *const *)field);
+	case KT_DBURL:
+		if (redact)
+			return config_redact_url(*(char *const *)field);
+		return xstrdup(*(char *const *)field);
+	case KT_ADDR:
+		return xstrdup(**(char *const *)field ? *(char *const *)field : "off");
+	default:
+		return xstrdup(*(char *const *)field);
+	}
+}
+
+char *config_format(const struct config *cfg, bool redact, bool annotate)
+{
+	size_t cap = 4096, len = 0;
+	char *out = xmalloc(cap);
+	out[0] = '\0';
+	for (int k = 0; k < NKEYS; k++) {
+		char *v = value_text(cfg, k, redact);
+		char *line;
+		if (annotate)
+			line = xasprintf("%s = \"%s\"  # %s%s\n", keys[k].name, v,
+					 cfg->source[k] ? cfg->source[k] : "default",
+					 keys[k].reload ? "" : ", restart or new workers to change");
+		else
+			line = xasprintf("%s = \"%s\"\n", keys[k].name, v);
+		size_t n = strlen(line);
+		while (len + n + 1 > cap) {
+			cap *= 2;
+			out = xrealloc(out, cap);
+		}
+		memcpy(out + len, line, n + 1);
+		len += n;
+		free(line);
+		free(v);
+	}
+	return out;
+}
+
+struct config *config_parse_text(const char *text, struct rt_err *err)
+{
+	struct config *cfg = config_new_defaults();
+	struct config_diag d = { 0 };
+	char *copy = xstrdup(text);
+	load_file_text(cfg, "(reload)", copy, &d);
+	free(copy);
+	validate(cfg, &d);
+	if (d.nerrors) {
+		for (int i = 0; i < d.nlines; i++)
+			if (str_has_prefix(d.lines[i], "error")) {
+				rt_err_set(err, "%s", d.lines[i]);
+				break;
+			}
+		config_diag_fini(&d);
+		config_free(cfg);
+		return NULL;
+	}
+	config_diag_fini(&d);
+	return cfg;
+}
+
+void config_diff(const struct config *old, const struct config *nw, struct config_change *out)
+{
+	memset(out, 0, sizeof *out);
+	size_t pos = 0;
+	for (int k = 0; k < NKEYS; k++) {
+		char *a = value_text(old, k, false);
+		char *b = value_text(nw, k, false);
+		if (strcmp(a, b) != 0) {
+			out->any = true;
+			const char *n = keys[k].name;
+			if (strcmp(n, "host") == 0 || strcmp(n, "port") == 0 || strcmp(n, "workers") == 0) {
+				out->new_generation = true;
+			} else if (!keys[k].reload) {
+				int w = snprintf(out->restart_keys + pos, sizeof out->restart_keys - pos, "%s%s",
+						 pos ? ", " : "", n);
+				if (w > 0 && (size_t)w < sizeof out->restart_keys - pos)
+					pos += (size_t)w;
+			}
+		}
+		free(a);
+		free(b);
+	}
+}

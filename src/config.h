@@ -1,0 +1,102 @@
+/*
+ * config.h: the configuration keys, their sources and validation.
+ * Sources, later wins: built-in defaults < config file < --env-file <
+ * environment < command-line. A key has one name: lower case in the file
+ * and in struct config, upper case in the environment.
+ * Runs in the master; children receive the validated config by fork, and on
+ * reload as text (config_format / config_parse_text) over their channel.
+ */
+#ifndef RT_CONFIG_H
+#define RT_CONFIG_H
+
+#include "rtftd.h"
+#include "log.h"
+
+#define CONFIG_DEFAULT_FILE "/etc/rtft/rtftd.conf"
+
+#define CONFIG_MAX_KEYS 64
+
+enum db_ssl_mode { DB_SSL_DISABLE = 0, DB_SSL_ALLOW, DB_SSL_PREFER, DB_SSL_REQUIRE, DB_SSL_VERIFY_CA, DB_SSL_VERIFY_FULL };
+
+struct config {
+	char *host;
+	int port;
+	int workers;
+	enum log_level log_level;
+	enum log_format log_format;
+	char *log_file;
+	int request_timeout_ms;
+	int max_request_line_bytes;
+	int max_header_bytes;
+	int max_body_bytes;
+	char *database_url;
+	int db_max_pool;
+	#define CONFIG_MAX_KEYS 64
+
+enum db_ssl_mode db_ssl;
+	char *metrics_listen; /* "host:port", or "" when disabled */
+	int drain_timeout_ms;
+	int shutdown_timeout_ms;
+	char *external_url;
+	char *node_env;
+	char *session_secret;
+
+	/* where each key's value came from, indexed like the key table */
+	char *source[CONFIG_MAX_KEYS];
+
+	/* derived */
+	bool is_production;
+	char *config_file; /* the file that was read, or NULL */
+};
+
+/* Where the master reads from. Caller owns every pointer. */
+struct config_src {
+	const char *file; /* NULL: CONFIG_DEFAULT_FILE if it exists */
+	bool file_explicit; /* -c given: a missing file is an error */
+	const char *env_file; /* --env-file, or NULL */
+	bool use_environ; /* read the process environment */
+	char **overrides; /* "key=value" from the command line */
+	int noverrides;
+};
+
+/* Messages from loading: every error and warning, one line each. */
+struct config_diag {
+	char **lines;
+	int nlines;
+	int nerrors;
+};
+void config_diag_fini(struct config_diag *d);
+
+/* Builds a fresh, validated config. Returns NULL when any error was found;
+ * all errors and warnings are in diag (caller calls config_diag_fini). */
+struct config *config_load(const struct config_src *src, struct config_diag *diag) RT_MUSTCHECK;
+void config_free(struct config *cfg);
+
+/* "key = value" lines of the effective config, secrets shown as "(redacted)"
+ * when redact. With annotate, each line carries "# source". Caller frees. */
+char *config_format(const struct config *cfg, bool redact, bool annotate);
+
+/* Parse text from config_format(cfg, false, false): used by children on
+ * reload. Returns NULL and fills err on any error. */
+struct config *config_parse_text(const char *text, struct rt_err *err) RT_MUSTCHECK;
+
+/* What a reload changes. */
+struct config_change {
+	bool new_generation; /* host, port or workers changed */
+	bool any; /* anything changed */
+	char restart_keys[256]; /* start-only keys that changed, comma separated */
+};
+void config_diff(const struct config *old, const struct config *nw, struct config_change *out);
+
+/* Key table introspection for --list-keys and the docs check. */
+int config_key_count(void);
+const char *config_key_name(int i);
+bool config_key_reloadable(int i);
+
+/* Strip sqlite:// from a DATABASE_URL; NULL if it is not an sqlite URL. */
+const char *config_sqlite_path(const char *url);
+bool config_is_postgres_url(const char *url);
+/* The URL with any password replaced by "***"; caller frees. */
+char *config_redact_url(const char *url);
+
+#endif

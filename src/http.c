@@ -1,0 +1,526 @@
+/*
+ * http.c: libevhtp glue for the main and metrics listeners.
+ * Owns: connection tracking (struct hconn), the byte guard that sees every
+ * client byte before libevhtp's parser (see hguard.h for why), request ids,
+ * the JSON error bodies, per-request logging and stats, and graceful quit.
+ * Must not: block, or free a connection inside libevhtp's own callback chain
+ * except through libevhtp's documented calls.
+ */
+#include "autoconf.h"
+#include "http.h"
+#include "config.h"
+#include "hguard.h"
+#include "log.h"
+#include "shm.h"
+#include "util.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct hconn {
+	struct http_server *srv;
+	evhtp_connection_t *conn;
+	struct hguard guard;
+	int verdict; /* status from the guard, 0 while fine */
+	bool in_flight; /* a request head has started and its reply is not done */
+	int64_t req_start_us;
+	struct hconn *prev, *next;
+};
+
+struct route {
+	const char *path;
+	struct http_server *srv;
+	enum stats_route route;
+	http_handler handler;
+	void *arg;
+};
+
+/* libevhtp's own read callback, saved the first time we wrap one. */
+static bufferevent_data_cb evhtp_readcb;
+
+static struct hconn *hconn_of(evhtp_connection_t *c)
+{
+	evhtp_hooks_t *h = evhtp_connection_get_hooks(c);
+	return h ? h->on_connection_fini_arg : NULL;
+}
+
+static void unlink_hconn(struct hconn *hc)
+{
+	struct http_server *srv = hc->srv;
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		srv->conns = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	hc->prev = hc->next = NULL;
+	srv->conns_open--;
+	rt_stats.conns_open = srv->conns_open;
+	if (srv->quitting && srv->conns_open == 0 && srv->on_idle)
+		srv->on_idle(srv);
+}
+
+static void guard_evbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+static evhtp_res on_conn_fini(evhtp_connection_t *c, void *arg)
+{
+	struct hconn *hc = arg;
+	unlink_hconn(hc);
+	struct bufferevent *bev = evhtp_connection_get_bev(c);
+	if (bev)
+		evbuffer_remove_cb(bufferevent_get_input(bev), guard_evbuf_cb, hc);
+	free(hc);
+	return EVHTP_RES_OK;
+}
+
+static evhtp_res on_headers_start(evhtp_request_t *req, void *arg)
+{
+	struct hconn *hc = arg;
+	hc->in_flight = true;
+	hc->req_start_us = time_mono_us();
+	return EVHTP_RES_OK;
+}
+
+static evhtp_res on_request_fini(evhtp_request_t *req, void *arg)
+{
+	struct hconn *hc = arg;
+	hc->in_flight = false;
+	return EVHTP_RES_OK;
+}
+
+static struct hguard_limits guard_limits(const struct config *cfg)
+{
+	struct hguard_limits l = { (uint32_t)cfg->max_request_line_bytes, (uint32_t)cfg->max_header_bytes,
+				   (uint64_t)cfg->max_body_bytes };
+	return l;
+}
+
+/* Runs as bytes are appended to the input buffer, before libevhtp's read
+ * callback sees them: scan only the newly added bytes. */
+static void guard_evbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct hconn *hc = arg;
+	if (info->n_added == 0 || hc->verdict)
+		return;
+	struct hguard_limits lim = guard_limits(hc->srv->cfg);
+	size_t len = evbuffer_get_length(buf);
+	struct evbuffer_ptr pos;
+	if (evbuffer_ptr_set(buf, &pos, len - info->n_added, EVBUFFER_PTR_SET) < 0)
+		return;
+	struct evbuffer_iovec vec[8];
+	size_t left = info->n_added;
+	while (left > 0 && !hc->verdict) {
+		int n = evbuffer_peek(buf, (ev_ssize_t)left, &pos, vec, 8);
+		if (n <= 0)
+			break;
+		int used = n < 8 ? n : 8;
+		for (int i = 0; i < used && left > 0; i++) {
+			size_t take = vec[i].iov_len < left ? vec[i].iov_len : left;
+			int v = hguard_feed(&hc->guard, &lim, vec[i].iov_base, take);
+			left -= take;
+			if (evbuffer_ptr_set(buf, &pos, take, EVBUFFER_PTR_ADD) < 0)
+				left = 0;
+			if (v) {
+				hc->verdict = v;
+				break;
+			}
+		}
+	}
+}
+
+static void reject_done_cb(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_free(bev);
+}
+
+static void reject_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	bufferevent_free(bev);
+}
+
+static void next_request_id(struct http_server *srv, char *out, size_t len)
+{
+	snprintf(out, len, "%s%08llx", srv->rid_prefix, (unsigned long long)++srv->rid_counter);
+}
+
+/* Answer the guard's verdict ourselves and close: libevhtp never sees the
+ * offending bytes. */
+static void reject(struct hconn *hc, struct bufferevent *bev)
+{
+	struct http_server *srv = hc->srv;
+	evhtp_connection_t *c = hc->conn;
+	int status = hc->verdict;
+	double secs = hc->req_start_us ? (double)(time_mono_us() - hc->req_start_us) / 1e6 : 0;
+
+	/* detach from libevhtp: hooks are cleared, so untrack by hand */
+	evbuffer_remove_cb(bufferevent_get_input(bev), guard_evbuf_cb, hc);
+	evhtp_connection_take_ownership(c);
+	evhtp_connection_free(c);
+	unlink_hconn(hc);
+	free(hc);
+
+	char rid[32];
+	next_request_id(srv, rid, sizeof rid);
+	const char *reason = hguard_reason(status);
+	const char *text = status == 414 ? "URI Too Long" : status == 431 ? "Request Header Fields Too Large"
+			   : status == 413			 ? "Payload Too Large"
+			   : status == 501			 ? "Not Implemented"
+								 : "Bad Request";
+	char body[256];
+	int blen = snprintf(body, sizeof body, "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%s\"}\n", reason,
+			    status, rid);
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+			    "X-Request-ID: %s\r\nConnection: close\r\n",
+			    status, text, blen, rid);
+	if (srv->slot >= 0)
+		evbuffer_add_printf(out, "X-RTFT-Worker: %d\r\n", srv->slot);
+	evbuffer_add_printf(out, "\r\n%s", body);
+	/* drop what the client sent; do not read more */
+	evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setcb(bev, NULL, reject_done_cb, reject_event_cb, NULL);
+	bufferevent_enable(bev, EV_WRITE);
+	struct timeval tv = { 5, 0 };
+	bufferevent_set_timeouts(bev, NULL, &tv);
+
+	stats_http(ROUTE_REJECTED, status, secs);
+	struct log_ctx ctx = { .request_id = rid, .status = status, .latency_ms = secs * 1000.0 };
+	log_msg(LOG_LVL_INFO, &ctx, "request refused: %s", reason);
+}
+
+static void guarded_readcb(struct bufferevent *bev, void *arg)
+{
+	evhtp_connection_t *c = arg;
+	struct hconn *hc = hconn_of(c);
+	if (hc && hc->verdict) {
+		reject(hc, bev);
+		return;
+	}
+	evhtp_readcb(bev, arg);
+}
+
+static evhtp_res post_accept_cb(evhtp_connection_t *c, void *arg)
+{
+	struct http_server *srv = arg;
+	struct bufferevent *bev = evhtp_connection_get_bev(c);
+	struct hconn *hc = xcalloc(1, sizeof *hc);
+	hc->srv = srv;
+	hc->conn = c;
+	hguard_init(&hc->guard);
+	hc->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = hc;
+	srv->conns = hc;
+	srv->conns_open++;
+	srv->conns_accepted++;
+	rt_stats.conns_open = srv->conns_open;
+	rt_stats.conns_accepted = srv->conns_accepted;
+
+	evhtp_connection_set_hook(c, evhtp_hook_on_connection_fini, (evhtp_hook)on_conn_fini, hc);
+	evhtp_connection_set_hook(c, evhtp_hook_on_headers_start, (evhtp_hook)on_headers_start, hc);
+	evhtp_connection_set_hook(c, evhtp_hook_on_request_fini, (evhtp_hook)on_request_fini, hc);
+
+	bufferevent_data_cb rcb = NULL, wcb = NULL;
+	bufferevent_event_cb ecb = NULL;
+	void *cbarg = NULL;
+	bufferevent_getcb(bev, &rcb, &wcb, &ecb, &cbarg);
+	if (!evhtp_readcb)
+		evhtp_readcb = rcb;
+	bufferevent_setcb(bev, guarded_readcb, wcb, ecb, cbarg);
+	evbuffer_add_cb(bufferevent_get_input(bev), guard_evbuf_cb, hc);
+	return EVHTP_RES_OK;
+}
+
+static void add_header(evhtp_request_t *req, const char *k, const char *v)
+{
+	evhtp_headers_add_header(req->headers_out, evhtp_header_new(k, v, 1, 1));
+}
+
+static bool valid_request_id(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char ch = s[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '_' || ch == '.'))
+			return false;
+		if (n >= 128)
+			return false;
+	}
+	return n > 0;
+}
+
+/* traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags> */
+static bool trace_id_of(const char *tp, char out[33])
+{
+	if (!tp || strlen(tp) < 55 || tp[2] != '-' || tp[35] != '-')
+		return false;
+	for (int i = 0; i < 32; i++) {
+		char ch = tp[3 + i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return false;
+	}
+	memcpy(out, tp + 3, 32);
+	out[32] = '\0';
+	return strcmp(out, "00000000000000000000000000000000") != 0;
+}
+
+struct reqinfo {
+	char rid[136];
+	char trace[33];
+	bool has_trace;
+};
+
+static void begin(struct http_server *srv, evhtp_request_t *req, struct reqinfo *ri)
+{
+	const char *in = evhtp_header_find(req->headers_in, "X-Request-ID");
+	if (in && valid_request_id(in))
+		snprintf(ri->rid, sizeof ri->rid, "%s", in);
+	else
+		next_request_id(srv, ri->rid, sizeof ri->rid);
+	ri->has_trace = trace_id_of(evhtp_header_find(req->headers_in, "traceparent"), ri->trace);
+	add_header(req, "X-Request-ID", ri->rid);
+	if (srv->slot >= 0) {
+		char w[16];
+		snprintf(w, sizeof w, "%d", srv->slot);
+		add_header(req, "X-RTFT-Worker", w);
+	}
+	if (srv->quitting)
+		req->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
+}
+
+static const char *method_name(evhtp_request_t *req)
+{
+	switch (req->method) {
+	case htp_method_GET:
+		return "GET";
+	case htp_method_HEAD:
+		return "HEAD";
+	case htp_method_POST:
+		return "POST";
+	case htp_method_PUT:
+		return "PUT";
+	case htp_method_DELETE:
+		return "DELETE";
+	case htp_method_OPTIONS:
+		return "OPTIONS";
+	case htp_method_PATCH:
+		return "PATCH";
+	default:
+		return "OTHER";
+	}
+}
+
+static void finish(struct http_server *srv, evhtp_request_t *req, struct reqinfo *ri, enum stats_route route,
+		   int status)
+{
+	struct hconn *hc = hconn_of(req->conn);
+	double secs = hc && hc->req_start_us ? (double)(time_mono_us() - hc->req_start_us) / 1e6 : 0;
+	stats_http(route, status, secs);
+	const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
+	struct log_ctx ctx = { .request_id = ri->rid,
+			       .trace_id = ri->has_trace ? ri->trace : NULL,
+			       .method = method_name(req),
+			       .path = path,
+			       .status = status,
+			       .latency_ms = secs * 1000.0 };
+	log_msg(LOG_LVL_INFO, &ctx, "http request");
+}
+
+static void send_json(evhtp_request_t *req, int status)
+{
+	if (!evhtp_header_find(req->headers_out, "Content-Type"))
+		add_header(req, "Content-Type", "application/json");
+	add_header(req, "Cache-Control", "no-store");
+	evhtp_send_reply(req, (evhtp_res)status);
+}
+
+static void error_body(evhtp_request_t *req, int status, const char *msg, const char *rid)
+{
+	char esc[512];
+	size_t pos = 0;
+	esc[0] = '\0';
+	json_escape_append(esc, sizeof esc, &pos, msg);
+	evbuffer_add_printf(req->buffer_out, "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%s\"}\n", esc, status,
+			    rid);
+}
+
+void http_reply_error(evhtp_request_t *req, int status, const char *msg)
+{
+	const char *rid = evhtp_header_find(req->headers_out, "X-Request-ID");
+	error_body(req, status, msg, rid ? rid : "");
+	send_json(req, status);
+}
+
+static void route_run(struct route *r, evhtp_request_t *req)
+{
+	struct http_server *srv = r->srv;
+	struct reqinfo ri;
+	begin(srv, req, &ri);
+	int status;
+	if (req->method != htp_method_GET && req->method != htp_method_HEAD) {
+		add_header(req, "Allow", "GET, HEAD");
+		status = 405;
+		error_body(req, status, "method not allowed", ri.rid);
+	} else {
+		status = r->handler(req, req->buffer_out, r->arg);
+	}
+	send_json(req, status);
+	finish(srv, req, &ri, r->route, status);
+}
+
+/* libevhtp 1.2.18 matches evhtp_set_cb paths as prefixes ("/" would take
+ * every request), so all requests come here and match paths exactly. */
+static void dispatch_cb(evhtp_request_t *req, void *arg)
+{
+	struct http_server *srv = arg;
+	const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
+	for (int i = 0; i < srv->nroutes; i++)
+		if (strcmp(srv->routes[i].path, path) == 0) {
+			route_run(&srv->routes[i], req);
+			return;
+		}
+	struct reqinfo ri;
+	begin(srv, req, &ri);
+	error_body(req, 404, "not found", ri.rid);
+	send_json(req, 404);
+	finish(srv, req, &ri, ROUTE_NOT_FOUND, 404);
+}
+
+void http_route(struct http_server *srv, const char *path, enum stats_route route, http_handler h, void *arg)
+{
+	srv->routes = xrealloc(srv->routes, sizeof(struct route) * (size_t)(srv->nroutes + 1));
+	struct route *r = &srv->routes[srv->nroutes++];
+	r->path = path;
+	r->srv = srv;
+	r->route = route;
+	r->handler = h;
+	r->arg = arg;
+}
+
+static void set_timeouts(struct http_server *srv, const struct config *cfg)
+{
+	struct timeval tv = { cfg->request_timeout_ms / 1000, (cfg->request_timeout_ms % 1000) * 1000 };
+	evhtp_set_timeouts(srv->htp, &tv, &tv);
+	for (struct hconn *hc = srv->conns; hc; hc = hc->next) {
+		struct bufferevent *bev = evhtp_connection_get_bev(hc->conn);
+		if (bev)
+			bufferevent_set_timeouts(bev, &tv, &tv);
+	}
+}
+
+int http_server_init(struct http_server *srv, struct event_base *base, int listen_fd, const struct config *cfg,
+		     const char *role, int slot, struct rt_err *err)
+{
+	memset(srv, 0, sizeof *srv);
+	srv->base = base;
+	srv->cfg = cfg;
+	srv->role = role;
+	srv->slot = slot;
+	rand_hex(srv->rid_prefix, sizeof srv->rid_prefix, 4);
+	srv->htp = evhtp_new(base, srv);
+	if (!srv->htp) {
+		rt_err_set(err, "evhtp_new() failed");
+		return RT_ERR;
+	}
+	evhtp_disable_flag(srv->htp, EVHTP_FLAG_ENABLE_100_CONT);
+	evhtp_set_post_accept_cb(srv->htp, post_accept_cb, srv);
+	evhtp_set_gencb(srv->htp, dispatch_cb, srv);
+	set_timeouts(srv, cfg);
+	if (evhtp_accept_socket(srv->htp, listen_fd, 1024) != 0) {
+		rt_err_set(err, "evhtp_accept_socket(fd %d) failed", listen_fd);
+		return RT_ERR;
+	}
+	return RT_OK;
+}
+
+void http_server_apply(struct http_server *srv, const struct config *cfg)
+{
+	srv->cfg = cfg;
+	set_timeouts(srv, cfg);
+}
+
+void http_server_quit(struct http_server *srv)
+{
+	if (srv->quitting)
+		return;
+	srv->quitting = true;
+	if (srv->htp->server) {
+		evconnlistener_free(srv->htp->server);
+		srv->htp->server = NULL;
+	}
+	struct hconn *next;
+	for (struct hconn *hc = srv->conns; hc; hc = next) {
+		next = hc->next;
+		if (!hc->in_flight)
+			evhtp_connection_free(hc->conn);
+	}
+	if (srv->conns_open == 0 && srv->on_idle)
+		srv->on_idle(srv);
+}
+
+void http_server_close_all(struct http_server *srv)
+{
+	struct hconn *next;
+	for (struct hconn *hc = srv->conns; hc; hc = next) {
+		next = hc->next;
+		evhtp_connection_free(hc->conn);
+	}
+}
+
+void http_server_fini(struct http_server *srv)
+{
+	http_server_close_all(srv);
+	if (srv->htp && srv->htp->server) {
+		evconnlistener_free(srv->htp->server);
+		srv->htp->server = NULL;
+	}
+}
+
+int http_readyz_json(struct evbuffer *body)
+{
+	struct shm *s = rt_shm;
+	int64_t now = time_mono_ms();
+	int db_state = atomic_load(&s->db_state);
+	int64_t checked = atomic_load(&s->db_checked_ms);
+	bool db_fresh = checked > 0 && now - checked < 15000;
+	bool db_ok = db_state == 1 && db_fresh;
+	char dberr[SHM_DB_ERROR_LEN + 1] = "";
+	if (!db_ok)
+		shm_get_db_error(s, dberr, sizeof dberr);
+	if (!db_ok && !dberr[0])
+		snprintf(dberr, sizeof dberr, "%s", db_state == 0 ? "not checked yet" : "last check is stale");
+	char esc[SHM_DB_ERROR_LEN * 6 + 1];
+	size_t pos = 0;
+	esc[0] = '\0';
+	json_escape_append(esc, sizeof esc, &pos, dberr);
+
+	bool mig_ok = atomic_load(&s->migrations_ok);
+	int ready = shm_ready_workers(s);
+	int wanted = atomic_load(&s->workers_wanted);
+	bool workers_ok = ready >= wanted && wanted > 0;
+	bool draining = atomic_load(&s->shutting_down);
+	const char *status = draining ? "draining" : (db_ok && mig_ok && workers_ok) ? "ready" : "not_ready";
+
+	evbuffer_add_printf(body, "{\"status\":\"%s\",\"checks\":{", status);
+	if (db_ok)
+		evbuffer_add_printf(body, "\"database\":{\"status\":\"ok\",\"latency_ms\":%.3f,\"checked_ms_ago\":%lld}",
+				    atomic_load(&s->db_ping_seconds) * 1000.0, (long long)(now - checked));
+	else
+		evbuffer_add_printf(body, "\"database\":{\"status\":\"failing\",\"error\":\"%s\"}", esc);
+	evbuffer_add_printf(body, ",\"migrations\":{\"status\":\"%s\",\"version\":%d,\"latest\":%d}",
+			    mig_ok ? "ok" : "failing", atomic_load(&s->migrations_version),
+			    atomic_load(&s->migrations_latest));
+	evbuffer_add_printf(body, ",\"workers\":{\"status\":\"%s\",\"ready\":%d,\"wanted\":%d}}}\n",
+			    workers_ok ? "ok" : "failing", ready, wanted);
+	return strcmp(status, "ready") == 0 ? 200 : 503;
+}

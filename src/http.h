@@ -1,0 +1,57 @@
+/*
+ * http.h: the main listener's HTTP side, shared by workers and the metrics
+ * child: per-connection tracking, the byte guard in front of libevhtp,
+ * request ids, JSON replies, request logging and the routes.
+ */
+#ifndef RT_HTTP_H
+#define RT_HTTP_H
+
+#include "rtftd.h"
+#include "stats.h"
+
+#include <evhtp.h>
+
+struct config;
+
+struct http_server {
+	struct event_base *base;
+	evhtp_t *htp;
+	const struct config *cfg; /* current config; swapped on reload */
+	const char *role; /* "worker" or "metrics" */
+	int slot; /* X-RTFT-Worker value, -1 for none */
+	int64_t conns_open;
+	uint64_t conns_accepted;
+	bool quitting; /* stop keep-alive, close idle connections */
+	void (*on_idle)(struct http_server *srv); /* quitting and no connections left */
+	char rid_prefix[9];
+	uint64_t rid_counter;
+	struct hconn *conns; /* every open connection */
+	struct route *routes; /* exact-match table, see http_route */
+	int nroutes;
+};
+
+/* Sets up libevhtp on base over listen_fd (already bound and listening). */
+int http_server_init(struct http_server *srv, struct event_base *base, int listen_fd, const struct config *cfg,
+		     const char *role, int slot, struct rt_err *err) RT_MUSTCHECK;
+/* Apply reloadable settings (timeouts, limits). */
+void http_server_apply(struct http_server *srv, const struct config *cfg);
+/* Stop accepting; close idle connections, let in-flight requests finish
+ * (their replies carry Connection: close). on_idle fires once none remain. */
+void http_server_quit(struct http_server *srv);
+/* Close every connection now (deadline passed). */
+void http_server_close_all(struct http_server *srv);
+void http_server_fini(struct http_server *srv);
+
+/* A route handler: fills the reply and returns the status. */
+typedef int (*http_handler)(evhtp_request_t *req, struct evbuffer *body, void *arg);
+/* Register GET/HEAD path with handler; other methods get 405 + Allow. */
+void http_route(struct http_server *srv, const char *path, enum stats_route route, http_handler h, void *arg);
+
+/* Send a JSON reply {"error":..., "status":...} with the request id. */
+void http_reply_error(evhtp_request_t *req, int status, const char *msg);
+
+/* The readiness document shared by both listeners. Appends JSON to body,
+ * returns 200 or 503. */
+int http_readyz_json(struct evbuffer *body);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * shm.c: creation of the shared region and its few helpers.
+ * Must not: hold pointers into process-private memory inside the region.
+ */
+#include "autoconf.h"
+#include "shm.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+struct shm *rt_shm;
+
+struct shm *shm_create(struct rt_err *err)
+{
+	void *p = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		rt_err_set(err, "mmap(%zu bytes, MAP_SHARED) failed: %s", sizeof(struct shm), strerror(errno));
+		return NULL;
+	}
+	memset(p, 0, sizeof(struct shm));
+	rt_shm = p;
+	rt_shm->magic = 0x52544654; /* "RTFT" */
+	return rt_shm;
+}
+
+int shm_ready_workers(const struct shm *s)
+{
+	uint32_t gen = atomic_load(&s->generation);
+	int n = 0;
+	for (int i = 0; i < RT_MAX_SLOTS; i++)
+		if (atomic_load(&s->slots[i].state) == SLOT_READY && atomic_load(&s->slots[i].generation) == gen)
+			n++;
+	return n;
+}
+
+void shm_set_db_error(struct shm *s, const char *msg)
+{
+	atomic_fetch_add(&s->db_error_seq, 1);
+	snprintf(s->db_error, sizeof s->db_error, "%s", msg ? msg : "");
+	atomic_fetch_add(&s->db_error_seq, 1);
+}
+
+void shm_get_db_error(struct shm *s, char *buf, size_t len)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t a = atomic_load(&s->db_error_seq);
+		if (a & 1)
+			continue;
+		snprintf(buf, len, "%.*s", (int)sizeof s->db_error - 1, s->db_error);
+		if (atomic_load(&s->db_error_seq) == a)
+			return;
+	}
+	snprintf(buf, len, "(unavailable)");
+}

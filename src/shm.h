@@ -1,0 +1,72 @@
+/*
+ * shm.h: one MAP_SHARED region created by the master before any fork.
+ * It carries state every process reads and few write: the slot table
+ * (master writes pid/generation/state, each worker writes its heartbeat),
+ * the database health (written by the metrics child's checker), migration
+ * status (master), and counters the master owns (worker restarts).
+ * All fields are atomics; no locks are needed for these single-writer fields.
+ * (Issue 3's presence table and limiters will live here too, under robust
+ * process-shared mutexes.)
+ */
+#ifndef RT_SHM_H
+#define RT_SHM_H
+
+#include "rtftd.h"
+#include <stdatomic.h>
+#include <sys/types.h>
+
+enum shm_slot_state {
+	SLOT_EMPTY = 0,
+	SLOT_STARTING, /* forked, not yet ready */
+	SLOT_READY, /* serving */
+	SLOT_DRAINING, /* old generation: not accepting, finishing connections */
+};
+
+struct shm_slot {
+	_Atomic int pid;
+	_Atomic uint32_t generation; /* listener generation the worker serves */
+	_Atomic int state; /* enum shm_slot_state, written by the master */
+	_Atomic int64_t heartbeat_ms; /* CLOCK_MONOTONIC ms, written by the worker */
+	_Atomic int64_t started_ms;
+	_Atomic int index; /* "worker N" */
+};
+
+#define SHM_DB_ERROR_LEN 200
+
+struct shm {
+	uint32_t magic;
+	_Atomic uint32_t generation; /* current worker generation */
+	_Atomic int workers_wanted; /* WORKERS of the current generation */
+	_Atomic int shutting_down;
+	_Atomic uint64_t worker_restarts; /* unexpected worker deaths replaced */
+	_Atomic int metrics_pid;
+	_Atomic int metrics_ready;
+	_Atomic int master_pid;
+
+	/* database health: written by the metrics child's checker thread */
+	_Atomic int db_state; /* 0 unknown, 1 ok, 2 failing */
+	_Atomic int64_t db_checked_ms; /* monotonic */
+	_Atomic double db_ping_seconds;
+	_Atomic uint32_t db_error_seq; /* odd while db_error is being written */
+	char db_error[SHM_DB_ERROR_LEN];
+
+	/* migrations: written by the master */
+	_Atomic int migrations_ok;
+	_Atomic int migrations_version;
+	_Atomic int migrations_latest;
+
+	struct shm_slot slots[RT_MAX_SLOTS];
+};
+
+/* Master, before any fork. Aborts start-up (RT_ERR) if mmap fails. */
+struct shm *shm_create(struct rt_err *err) RT_MUSTCHECK;
+extern struct shm *rt_shm; /* set by shm_create, inherited by children */
+
+/* Count of slots of the current generation in SLOT_READY. */
+int shm_ready_workers(const struct shm *s);
+
+/* db_error with a seqlock so readers never see a torn message. */
+void shm_set_db_error(struct shm *s, const char *msg);
+void shm_get_db_error(struct shm *s, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * stats.h: the fixed-size record a worker sends to the metrics child about
+ * once a second, and the pure helpers that fold records per slot.
+ * Records carry cumulative values since the worker started, so a lost
+ * datagram loses nothing; the metrics child keeps the last record per slot
+ * and folds a replaced worker's last record into a "retired" total so
+ * exported counters never go backwards.
+ */
+#ifndef RT_STATS_H
+#define RT_STATS_H
+
+#include "rtftd.h"
+#include "db.h"
+
+enum stats_route {
+	ROUTE_ROOT = 0, /* GET / */
+	ROUTE_HEALTHZ,
+	ROUTE_READYZ,
+	ROUTE_API,
+	ROUTE_METRICS,
+	ROUTE_NOT_FOUND, /* no route matched */
+	ROUTE_REJECTED, /* refused by the guard before routing */
+	ROUTE_COUNT
+};
+
+/* The status codes rtftd emits; anything else is counted as "other". */
+#define STATS_STATUS_CODES {101, 200, 204, 400, 404, 405, 408, 413, 414, 431, 500, 501, 503}
+#define STATS_NSTATUS 14 /* the codes above plus "other" */
+
+#define STATS_HTTP_BUCKETS 14
+extern const double stats_http_bounds[STATS_HTTP_BUCKETS - 1];
+#define STATS_LAG_BUCKETS 9
+extern const double stats_lag_bounds[STATS_LAG_BUCKETS - 1];
+
+#define STATS_MAGIC 0x52545354u
+#define STATS_VERSION 1
+
+struct stats_record {
+	uint32_t magic;
+	uint32_t version;
+	int32_t slot;
+	int32_t pid;
+	uint32_t generation;
+	uint32_t seq;
+	int64_t started_ms; /* monotonic */
+	int64_t conns_open;
+	uint64_t conns_accepted;
+	uint64_t http_requests[ROUTE_COUNT][STATS_NSTATUS];
+	uint64_t http_hist[ROUTE_COUNT][STATS_HTTP_BUCKETS]; /* non-cumulative */
+	double http_sum[ROUTE_COUNT];
+	uint64_t lag_hist[STATS_LAG_BUCKETS];
+	double lag_sum;
+	double lag_max_recent; /* worst lag since the previous record, seconds */
+	struct db_stats db;
+};
+
+const char *stats_route_name(enum stats_route r);
+/* Index into http_requests' second dimension for a status code. */
+int stats_status_index(int status);
+/* The code for an index, or 0 for "other". */
+int stats_status_code(int idx);
+/* Index of the histogram bucket for v given n-1 upper bounds. */
+int stats_bucket(const double *bounds, int nbuckets, double v);
+
+/* Adds every counter of src into dst (gauges are not added). */
+void stats_fold(struct stats_record *dst, const struct stats_record *src);
+
+/* ---- worker side ---- */
+extern struct stats_record rt_stats;
+void stats_worker_init(int slot, uint32_t generation);
+void stats_http(enum stats_route route, int status, double seconds);
+void stats_lag(double seconds);
+/* Sends rt_stats on fd (SOCK_DGRAM, non-blocking). RT_AGAIN if the metrics
+ * child is not keeping up (the next send carries the same totals). */
+int stats_send(int fd) RT_MUSTCHECK;
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * util.h: allocation wrappers that abort on failure, string and time helpers.
+ * Leaf module: callable from any process; never logs (except the abort
+ * message on allocation failure) and never exits otherwise.
+ */
+#ifndef RT_UTIL_H
+#define RT_UTIL_H
+
+#include "rtftd.h"
+#include <stdarg.h>
+#include <sys/types.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Returns a malloc'd formatted string; caller frees. */
+char *xasprintf(const char *fmt, ...) RT_PRINTF(1, 2);
+
+/* Replace *dst with a copy of src (NULL allowed), freeing the old value. */
+void str_replace(char **dst, const char *src);
+
+/* Trim ASCII white space from both ends in place; returns s. */
+char *str_trim(char *s);
+
+/* Case-insensitive ASCII comparisons. */
+bool str_ieq(const char *a, const char *b);
+bool str_has_prefix(const char *s, const char *prefix);
+
+/* Strict integer parse of the whole string (no trailing garbage, no empty
+ * string, no overflow). Returns RT_OK or RT_ERR. */
+int str_to_ll(const char *s, long long *out) RT_MUSTCHECK;
+
+/* Monotonic and wall-clock time in milliseconds and microseconds. */
+int64_t time_mono_ms(void);
+int64_t time_mono_us(void);
+int64_t time_wall_ms(void);
+
+/* Writes an RFC 3339 UTC timestamp with milliseconds into buf (>= 32 bytes). */
+void time_format_rfc3339(char *buf, size_t len, int64_t wall_ms);
+
+/* Random hex string of 2*nbytes characters into buf (len >= 2*nbytes+1). */
+void rand_hex(char *buf, size_t len, size_t nbytes);
+
+/* Set O_NONBLOCK / FD_CLOEXEC. Return RT_OK or RT_ERR with errno set. */
+int fd_set_nonblock(int fd) RT_MUSTCHECK;
+int fd_set_cloexec(int fd) RT_MUSTCHECK;
+
+/* Append JSON-escaped s (without quotes) to buf of size cap at *pos; keeps
+ * buf NUL-terminated and truncates silently when full. */
+void json_escape_append(char *buf, size_t cap, size_t *pos, const char *s);
+
+/* Process title support: call proctitle_init(argc, argv) once at start in
+ * main, then proctitle_set("rtftd: worker %d", n) in each child. */
+void proctitle_init(int argc, char **argv);
+void proctitle_set(const char *fmt, ...) RT_PRINTF(1, 2);
+
+#endif

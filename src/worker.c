@@ -1,0 +1,236 @@
+/*
+ * worker.c: a worker process. Sets up its own event base after fork, serves
+ * HTTP on its inherited SO_REUSEPORT socket, beats its heart into shared
+ * memory, sends stats to the metrics child, and obeys the master's channel
+ * (quit, new config, reopen log). The master's death is an EOF on the
+ * channel (and PR_SET_PDEATHSIG): the worker then stops at once.
+ * Must not: touch the database on the request path, or block the loop.
+ */
+#include "autoconf.h"
+#include "worker.h"
+#include "chan.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "shm.h"
+#include "stats.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TICK_MS 250
+
+static struct {
+	struct worker_args *a;
+	struct event_base *base;
+	struct http_server http;
+	struct config *cfg;
+	struct event *chan_ev;
+	struct event *tick_ev;
+	struct event *deadline_ev;
+	int64_t next_tick_us;
+	int ticks;
+	bool quitting;
+} W;
+
+static int root_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	evhtp_headers_add_header(req->headers_out, evhtp_header_new("Content-Type", "text/html; charset=utf-8", 0, 0));
+	evbuffer_add_printf(body,
+			    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rtftd</title></head>\n"
+			    "<body><h1>rtftd %s</h1><p>The RTFT server is running. The web client is not installed "
+			    "yet.</p></body></html>\n",
+			    PACKAGE_VERSION);
+	return 200;
+}
+
+static int healthz_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	evbuffer_add_printf(body, "{\"status\":\"ok\"}\n");
+	return 200;
+}
+
+static int readyz_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	if (W.quitting) {
+		evbuffer_add_printf(body, "{\"status\":\"draining\",\"checks\":{}}\n");
+		return 503;
+	}
+	return http_readyz_json(body);
+}
+
+static int info_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	char url[1024];
+	size_t pos = 0;
+	url[0] = '\0';
+	json_escape_append(url, sizeof url, &pos, W.cfg->external_url);
+	evbuffer_add_printf(body, "{\"name\":\"rtftd\",\"version\":\"%s\",\"protocol\":1,\"external_url\":\"%s\"}\n",
+			    PACKAGE_VERSION, url);
+	return 200;
+}
+
+static void stop_loop(void)
+{
+	event_base_loopexit(W.base, NULL);
+}
+
+static void on_idle(struct http_server *srv)
+{
+	log_debug("no connections left");
+	stop_loop();
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_info("drain deadline reached with %lld connections open: closing them", (long long)W.http.conns_open);
+	http_server_close_all(&W.http);
+	stop_loop();
+}
+
+static void begin_quit(int mode, int timeout_ms)
+{
+	if (W.quitting)
+		return;
+	W.quitting = true;
+	log_info("%s: no longer accepting, %lld connections open", mode == QUIT_DRAIN ? "draining" : "shutting down",
+		 (long long)W.http.conns_open);
+	/* keep a margin so we exit before the master's own deadline */
+	int ms = timeout_ms > 200 ? timeout_ms - 100 : timeout_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	W.deadline_ev = evtimer_new(W.base, deadline_cb, NULL);
+	evtimer_add(W.deadline_ev, &tv);
+	http_server_quit(&W.http);
+}
+
+static void apply_config(const char *text)
+{
+	struct rt_err err;
+	struct config *nc = config_parse_text(text, &err);
+	if (!nc) {
+		log_error("reload: cannot apply the master's configuration: %s", err.msg);
+		return;
+	}
+	if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
+		log_error("reload: %s (keeping the previous log file)", err.msg);
+	http_server_apply(&W.http, nc);
+	config_free(W.cfg);
+	W.cfg = nc;
+	log_debug("configuration applied");
+	if (chan_send(W.a->chan_fd, CHAN_CONFIG_OK, NULL, 0) == RT_ERR)
+		log_debug("chan_send(CONFIG_OK) failed: %s", strerror(errno));
+}
+
+static void chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char buf[CHAN_MAX_PAYLOAD + 1];
+	for (;;) {
+		uint16_t type;
+		int n = chan_recv(fd, &type, buf, CHAN_MAX_PAYLOAD);
+		if (n == RT_AGAIN)
+			return;
+		if (n == RT_ERR) {
+			/* the master is gone: nobody will supervise us, stop now */
+			log_warn("lost the master's channel (%s): stopping", errno ? strerror(errno) : "EOF");
+			event_del(W.chan_ev);
+			begin_quit(QUIT_SHUTDOWN, 1000);
+			return;
+		}
+		buf[n] = '\0';
+		switch (type) {
+		case CHAN_QUIT: {
+			struct chan_quit q = { QUIT_SHUTDOWN, 1000 };
+			if ((size_t)n >= sizeof q)
+				memcpy(&q, buf, sizeof q);
+			begin_quit(q.mode, q.timeout_ms);
+			break;
+		}
+		case CHAN_CONFIG:
+			apply_config(buf);
+			break;
+		case CHAN_REOPEN_LOG: {
+			struct rt_err err;
+			if (log_reopen(&err) != RT_OK)
+				log_error("reopening the log file failed: %s", err.msg);
+			break;
+		}
+		default:
+			log_warn("unexpected channel message type %u ignored", type);
+		}
+	}
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t now = time_mono_us();
+	int64_t late = now - W.next_tick_us;
+	stats_lag(late > 0 ? (double)late / 1e6 : 0.0);
+	W.next_tick_us = now + TICK_MS * 1000;
+	atomic_store(&rt_shm->slots[W.a->slot].heartbeat_ms, now / 1000);
+	if (++W.ticks % 4 == 0 && W.a->stats_fd >= 0) {
+		int rc = stats_send(W.a->stats_fd);
+		if (rc == RT_ERR)
+			log_debug("stats_send failed: %s", strerror(errno));
+	}
+}
+
+static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+	/* the master stops us over the channel; a TERM sent to the whole
+	 * process group is taken as the same polite request */
+	begin_quit(QUIT_SHUTDOWN, W.cfg->shutdown_timeout_ms);
+}
+
+void worker_main(struct worker_args *a)
+{
+	struct rt_err err;
+	W.a = a;
+	W.cfg = a->cfg;
+	log_set_role("worker", a->slot);
+	stats_worker_init(a->slot, a->generation);
+
+	W.base = event_base_new();
+	if (!W.base) {
+		log_error("event_base_new() failed");
+		exit(RT_EXIT_CHILD_INIT);
+	}
+	if (http_server_init(&W.http, W.base, a->listen_fd, W.cfg, "worker", a->slot, &err) != RT_OK) {
+		log_error("cannot serve HTTP: %s", err.msg);
+		exit(RT_EXIT_CHILD_INIT);
+	}
+	W.http.on_idle = on_idle;
+	http_route(&W.http, "/", ROUTE_ROOT, root_handler, NULL);
+	http_route(&W.http, "/healthz", ROUTE_HEALTHZ, healthz_handler, NULL);
+	http_route(&W.http, "/readyz", ROUTE_READYZ, readyz_handler, NULL);
+	http_route(&W.http, "/api/info", ROUTE_API, info_handler, NULL);
+
+	W.chan_ev = event_new(W.base, a->chan_fd, EV_READ | EV_PERSIST, chan_cb, NULL);
+	event_add(W.chan_ev, NULL);
+	struct event *term_ev = evsignal_new(W.base, SIGTERM, sigterm_cb, NULL);
+	event_add(term_ev, NULL);
+	W.tick_ev = event_new(W.base, -1, EV_PERSIST, tick_cb, NULL);
+	struct timeval tv = { 0, TICK_MS * 1000 };
+	event_add(W.tick_ev, &tv);
+	W.next_tick_us = time_mono_us() + TICK_MS * 1000;
+	atomic_store(&rt_shm->slots[a->slot].heartbeat_ms, time_mono_ms());
+
+	if (chan_send(a->chan_fd, CHAN_READY, NULL, 0) != RT_OK) {
+		log_error("cannot tell the master we are ready: %s", strerror(errno));
+		exit(RT_EXIT_CHILD_INIT);
+	}
+	log_debug("serving on fd %d (generation %u)", a->listen_fd, a->generation);
+	event_base_dispatch(W.base);
+
+	/* final stats so the metrics child counts our last requests */
+	if (a->stats_fd >= 0 && stats_send(a->stats_fd) != RT_OK)
+		log_debug("final stats record not sent");
+	log_debug("worker exiting");
+	exit(RT_EXIT_OK);
+}

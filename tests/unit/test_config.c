@@ -1,0 +1,197 @@
+/* Unit tests for config.c: sources and precedence, validation messages,
+ * formatting with redaction, the reload text round trip and diffs. */
+#include "autoconf.h"
+#include "config.h"
+#include "tap.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/rtftd-test-config-XXXXXX";
+
+static char *write_file(const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static bool diag_has(const struct config_diag *d, const char *needle)
+{
+	for (int i = 0; i < d->nlines; i++)
+		if (strstr(d->lines[i], needle))
+			return true;
+	return false;
+}
+
+static void clear_env(void)
+{
+	for (int k = 0; k < config_key_count(); k++) {
+		char up[64];
+		snprintf(up, sizeof up, "%s", config_key_name(k));
+		for (char *p = up; *p; p++)
+			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		unsetenv(up);
+	}
+	unsetenv("RTFT_ENV");
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	clear_env();
+	struct config_diag d = { 0 };
+	struct config_src src = { .file = "/nonexistent/rtftd.conf", .use_environ = true };
+
+	struct config *c = config_load(&src, &d);
+	ok(c != NULL, "defaults load without a file");
+	is_int(c->port, 8080, "default port");
+	is_str(c->host, "0.0.0.0", "default host");
+	ok(c->workers >= 1, "workers auto is at least 1");
+	is_str(c->metrics_listen, "127.0.0.1:9464", "default metrics listener");
+	config_free(c);
+	config_diag_fini(&d);
+
+	char *file = write_file("a.conf", "# comment\n\nport = 9000\nlog_level = debug\nbogus_key = 1\nPORT = 1\n"
+					  "database_url = \"postgres://u:s3cret@db/rtft\"\nsession_secret = "
+					  "0123456789abcdef0123456789abcdef\n");
+	src.file = file;
+	src.file_explicit = true;
+	c = config_load(&src, &d);
+	ok(c != NULL, "file loads");
+	is_int(c->port, 9000, "file sets port");
+	is_int(c->log_level, LOG_LVL_DEBUG, "file sets log_level");
+	ok(diag_has(&d, "a.conf:5: unknown key \"bogus_key\""), "unknown key warned with file:line");
+	ok(diag_has(&d, "keys are lower case in the file: port"), "upper-case key gets a hint");
+	is_int(d.nerrors, 0, "warnings are not errors");
+	char *text = config_format(c, true, true);
+	ok(strstr(text, "s3cret") == NULL, "printed config hides the database password");
+	ok(strstr(text, "postgres://u:***@db/rtft") != NULL, "database_url shown redacted");
+	ok(strstr(text, "0123456789abcdef0123456789abcdef") == NULL, "session_secret redacted");
+	ok(strstr(text, "port = \"9000\"") != NULL && strstr(text, "a.conf:3") != NULL, "source annotated");
+	free(text);
+	config_free(c);
+	config_diag_fini(&d);
+
+	setenv("PORT", "9100", 1);
+	setenv("RTFT_ENV", "production", 1);
+	char *ov[] = { "port=9200", "log-level=warn" };
+	src.overrides = ov;
+	src.noverrides = 1;
+	c = config_load(&src, &d);
+	is_int(c->port, 9200, "command line beats environment beats file");
+	ok(c->is_production, "RTFT_ENV=production is production");
+	config_free(c);
+	config_diag_fini(&d);
+	src.noverrides = 0;
+	c = config_load(&src, &d);
+	is_int(c->port, 9100, "environment beats file");
+	config_free(c);
+	config_diag_fini(&d);
+	unsetenv("PORT");
+	unsetenv("RTFT_ENV");
+
+	char *envf = write_file("dev.env", "export PORT=9300\nLOG_FORMAT='json'\nOTHER_APP_KEY=x\n# c\n");
+	src.env_file = envf;
+	c = config_load(&src, &d);
+	is_int(c->port, 9300, "env file sets PORT");
+	is_int(c->log_format, LOG_FMT_JSON, "env file with quotes");
+	config_free(c);
+	config_diag_fini(&d);
+	setenv("PORT", "9400", 1);
+	c = config_load(&src, &d);
+	is_int(c->port, 9400, "real environment beats the env file");
+	config_free(c);
+	config_diag_fini(&d);
+	unsetenv("PORT");
+	src.env_file = NULL;
+
+	/* errors name the key, the value and what is expected */
+	const char *bad[][2] = {
+		{ "port = 70000\n", "port = \"70000\": expected an integer from 1 to 65535" },
+		{ "port = 80x\n", "port = \"80x\": expected" },
+		{ "workers = lots\n", "workers = \"lots\": expected \"auto\" or an integer" },
+		{ "log_level = loud\n", "log_level = \"loud\": expected one of" },
+		{ "database_url = mysql://x\n", "database_url = \"mysql://x\": expected sqlite:///" },
+		{ "metrics_listen = 9464\n", "metrics_listen = \"9464\": expected host:port" },
+		{ "external_url = ftp://x\n", "external_url = \"ftp://x\": expected an http://" },
+		{ "request_timeout_ms = 5\n", "request_timeout_ms = \"5\"" },
+		{ "node_env = staging\n", "node_env = \"staging\": expected development, production or test" },
+		{ "port\n", "expected \"key = value\"" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		src.file = write_file("bad.conf", bad[i][0]);
+		c = config_load(&src, &d);
+		ok(c == NULL && d.nerrors >= 1 && diag_has(&d, bad[i][1]), "bad value refused: %s", bad[i][1]);
+		if (!diag_has(&d, bad[i][1]))
+			for (int j = 0; j < d.nlines; j++)
+				printf("#   %s\n", d.lines[j]);
+		config_free(c);
+		config_diag_fini(&d);
+		free((char *)src.file);
+	}
+
+	src.file = write_file("short.conf", "node_env = production\nsession_secret = short\n");
+	c = config_load(&src, &d);
+	ok(c == NULL && diag_has(&d, "session_secret = (redacted, 5 characters)"),
+	   "production refuses a short session_secret without showing it");
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+	src.file = write_file("short2.conf", "session_secret = short\n");
+	c = config_load(&src, &d);
+	ok(c != NULL && diag_has(&d, "warning: ") && diag_has(&d, "session_secret"),
+	   "development only warns about a short session_secret");
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+
+	src.file = "/nonexistent/explicit.conf";
+	c = config_load(&src, &d);
+	ok(c == NULL && diag_has(&d, "cannot read config file /nonexistent/explicit.conf"), "-c FILE must exist");
+	config_diag_fini(&d);
+
+	/* reload text round trip and diff */
+	src.file = file;
+	c = config_load(&src, &d);
+	config_diag_fini(&d);
+	char *t = config_format(c, false, false);
+	struct rt_err err;
+	struct config *c2 = config_parse_text(t, &err);
+	ok(c2 != NULL, "config_format output parses back");
+	char *t2 = config_format(c2, false, false);
+	is_str(t2, t, "round trip is exact");
+	struct config_change ch;
+	config_diff(c, c2, &ch);
+	ok(!ch.any, "no difference after round trip");
+	c2->log_level = LOG_LVL_ERROR;
+	config_diff(c, c2, &ch);
+	ok(ch.any && !ch.new_generation && !ch.restart_keys[0], "log_level change is in place");
+	c2->workers = c->workers + 1;
+	config_diff(c, c2, &ch);
+	ok(ch.new_generation, "workers change needs a new generation");
+	str_replace(&c2->database_url, "sqlite:///tmp/other.db");
+	config_diff(c, c2, &ch);
+	ok(strstr(ch.restart_keys, "database_url") != NULL, "database_url change needs a restart");
+	free(t);
+	free(t2);
+	config_free(c);
+	config_free(c2);
+
+	ok(config_sqlite_path("sqlite:///var/lib/x.db") && strcmp(config_sqlite_path("sqlite:///var/lib/x.db"),
+								 "/var/lib/x.db") == 0,
+	   "sqlite:/// gives an absolute path");
+	char *r = config_redact_url("postgresql://user:pw@host:5432/db?sslmode=require");
+	is_str(r, "postgresql://user:***@host:5432/db?sslmode=require", "password redacted in URL");
+	free(r);
+	r = config_redact_url("postgres://host/db");
+	is_str(r, "postgres://host/db", "URL without password unchanged");
+	free(r);
+	return done_testing();
+}

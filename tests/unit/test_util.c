@@ -1,0 +1,71 @@
+/* Unit tests for util.c and the pure parts of log.c and listen.c. */
+#include "autoconf.h"
+#include "listen.h"
+#include "log.h"
+#include "tap.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+int main(void)
+{
+	char buf[64];
+	strcpy(buf, "  \t hello world \n");
+	is_str(str_trim(buf), "hello world", "str_trim strips both ends");
+	strcpy(buf, "   ");
+	is_str(str_trim(buf), "", "str_trim of blanks is empty");
+
+	long long v = 0;
+	ok(str_to_ll("8080", &v) == RT_OK && v == 8080, "str_to_ll parses a number");
+	ok(str_to_ll("-5", &v) == RT_OK && v == -5, "str_to_ll parses a negative number");
+	ok(str_to_ll("80a", &v) == RT_ERR, "str_to_ll refuses trailing garbage");
+	ok(str_to_ll("", &v) == RT_ERR, "str_to_ll refuses empty");
+	ok(str_to_ll(" 1", &v) == RT_ERR, "str_to_ll refuses leading space");
+	ok(str_to_ll("99999999999999999999", &v) == RT_ERR, "str_to_ll refuses overflow");
+
+	ok(str_ieq("Content-Length", "content-length"), "str_ieq ignores case");
+	ok(!str_ieq("abc", "abcd"), "str_ieq compares length");
+
+	size_t pos = 0;
+	char out[64];
+	json_escape_append(out, sizeof out, &pos, "a\"b\\c\n\x01");
+	is_str(out, "a\\\"b\\\\c\\n\\u0001", "json_escape_append escapes quotes, backslash, controls");
+	char small[8];
+	pos = 0;
+	json_escape_append(small, sizeof small, &pos, "abcdefghijkl");
+	ok(strlen(small) < sizeof small, "json_escape_append truncates within the buffer");
+
+	char hex[33];
+	rand_hex(hex, sizeof hex, 16);
+	ok(strlen(hex) == 32 && strspn(hex, "0123456789abcdef") == 32, "rand_hex gives 32 hex chars");
+	char hex2[33];
+	rand_hex(hex2, sizeof hex2, 16);
+	ok(strcmp(hex, hex2) != 0, "rand_hex differs between calls");
+
+	char ts[40];
+	time_format_rfc3339(ts, sizeof ts, 1700000000123LL);
+	is_str(ts, "2023-11-14T22:13:20.123Z", "rfc3339 timestamp with milliseconds");
+
+	enum log_level lvl;
+	ok(log_level_parse("WARN", &lvl) == RT_OK && lvl == LOG_LVL_WARN, "log level parse is case-insensitive");
+	ok(log_level_parse("warning", &lvl) == RT_OK && lvl == LOG_LVL_WARN, "warning is an alias of warn");
+	ok(log_level_parse("loud", &lvl) == RT_ERR, "unknown log level refused");
+	enum log_format fmt;
+	ok(log_format_parse("json", &fmt) == RT_OK && fmt == LOG_FMT_JSON, "json format");
+	ok(log_format_parse("xml", &fmt) == RT_ERR, "unknown format refused");
+
+	struct rt_err err;
+	char *host = NULL;
+	int port = 0;
+	ok(listen_split_addr("127.0.0.1:9464", &host, &port, &err) == RT_OK && strcmp(host, "127.0.0.1") == 0 &&
+		   port == 9464,
+	   "split v4 host:port");
+	free(host);
+	ok(listen_split_addr("[::1]:80", &host, &port, &err) == RT_OK && strcmp(host, "::1") == 0 && port == 80,
+	   "split [v6]:port");
+	free(host);
+	host = NULL;
+	ok(listen_split_addr("nohost", &host, &port, &err) == RT_ERR, "refuse address without port");
+	ok(listen_split_addr("h:99999", &host, &port, &err) == RT_ERR, "refuse port out of range");
+	return done_testing();
+}
