@@ -100,7 +100,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config_src src = { .use_environ = true };
-	char **overrides = xcalloc((size_t)argc + 1, sizeof(char *));
+	/* static: reachable until exit, whichever way main returns */
+	static char **overrides;
+	overrides = xcalloc((size_t)argc + 1, sizeof(char *));
 	bool test = false, print = false, migrate_only = false;
 
 	/* --KEY=VALUE for any key: take those out before getopt sees them */
@@ -218,7 +220,8 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		return RT_EXIT_FAILURE;
 	}
-	if (run_migrations(cfg, false) != RT_OK)
-		return RT_EXIT_FAILURE;
-	return master_run(cfg, &src);
+	int rc = RT_EXIT_FAILURE;
+	if (run_migrations(cfg, false) == RT_OK)
+		rc = master_run(cfg, &src);
+	return rc;
 }

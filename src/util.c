@@ -287,8 +287,13 @@ void proctitle_set(const char *fmt, ...)
 	/* 15 characters is all the kernel keeps in comm; prefer the tail that
 	 * tells processes apart ("worker 3") over the common "rtftd: ". */
 	const char *comm = str_has_prefix(title, "rtftd: ") ? title + 7 : title;
-	char name[16];
-	snprintf(name, sizeof name, "rtftd-%s", comm);
+	char name[16] = "rtftd-";
+	size_t used = strlen(name);
+	size_t clen = strlen(comm);
+	if (clen > sizeof name - 1 - used)
+		clen = sizeof name - 1 - used;
+	memcpy(name + used, comm, clen);
+	name[used + clen] = '\0';
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 	if (title_base && title_cap > 1) {
 		size_t n = strlen(title);

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs what rtftd needs on Debian 12, as root: the build dependencies,
+# and with --test everything the test suite runs (PostgreSQL, promtool,
+# mandoc, pytest, clang's fuzzer runtime, ...). Safe to run again.
+set -eu
+
+want_test=no
+for arg in "$@"; do
+	case "$arg" in
+	--test) want_test=yes ;;
+	-h|--help) echo "usage: packaging/deps.sh [--test]"; exit 0 ;;
+	*) echo "packaging/deps.sh: unknown argument $arg" >&2; exit 2 ;;
+	esac
+done
+
+if [ "$(id -u)" != 0 ]; then
+	echo "packaging/deps.sh: run as root (it calls apt-get)" >&2
+	exit 1
+fi
+
+build="build-essential autoconf automake libtool pkg-config
+	libevent-dev libevhtp-dev libonig-dev libjson-c-dev libsodium-dev
+	libsystemd-dev libsqlite3-dev libpq-dev libssl-dev libwslay-dev"
+test="python3 python3-pytest python3-websockets postgresql prometheus
+	mandoc clang libclang-rt-14-dev systemd curl xz-utils"
+
+pkgs=$build
+[ "$want_test" = yes ] && pkgs="$pkgs $test"
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "packaging/deps.sh: all dependencies are installed"
+	exit 0
+fi
+echo "packaging/deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
