@@ -31,7 +31,6 @@ struct config {
 	int max_body_bytes;
 	char *database_url;
 	int db_max_pool;
-	#define CONFIG_MAX_KEYS 64
 
 enum db_ssl_mode db_ssl;
 	char *metrics_listen; /* "host:port", or "" when disabled */
