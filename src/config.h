@@ -31,8 +31,7 @@ struct config {
 	int max_body_bytes;
 	char *database_url;
 	int db_max_pool;
-
-enum db_ssl_mode db_ssl;
+	enum db_ssl_mode db_ssl;
 	char *metrics_listen; /* "host:port", or "" when disabled */
 	int drain_timeout_ms;
 	int shutdown_timeout_ms;
