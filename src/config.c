@@ -93,6 +93,14 @@ const char *config_key_name(int i)
 	return i >= 0 && i < NKEYS ? keys[i].name : NULL;
 }
 
+bool config_key_new_generation(int i)
+{
+	if (i < 0 || i >= NKEYS)
+		return false;
+	const char *n = keys[i].name;
+	return strcmp(n, "host") == 0 || strcmp(n, "port") == 0 || strcmp(n, "workers") == 0;
+}
+
 bool config_key_reloadable(int i)
 {
 	return i >= 0 && i < NKEYS && keys[i].reload;
@@ -332,14 +340,22 @@ static struct config *config_new_defaults(void)
 	return cfg;
 }
 
-/* Unquote "value" or 'value'; strips an unquoted trailing " # comment". */
+/* Unquote "value" or 'value' (a trailing " # comment" may follow the closing
+ * quote); strips an unquoted trailing " # comment". */
 static char *unquote(char *v)
 {
 	str_trim(v);
-	size_t len = strlen(v);
-	if (len >= 2 && (v[0] == '"' || v[0] == '\'') && v[len - 1] == v[0]) {
-		v[len - 1] = '\0';
-		return v + 1;
+	if (v[0] == '"' || v[0] == '\'') {
+		char *close = strrchr(v + 1, v[0]);
+		if (close) {
+			char *rest = close + 1;
+			while (*rest == ' ' || *rest == '\t')
+				rest++;
+			if (*rest == '\0' || *rest == '#') {
+				*close = '\0';
+				return v + 1;
+			}
+		}
 	}
 	char *hash = strstr(v, " #");
 	if (hash)
@@ -620,7 +636,9 @@ char *config_format(const struct config *cfg, bool redact, bool annotate)
 		if (annotate)
 			line = xasprintf("%s = \"%s\"  # %s%s\n", keys[k].name, v,
 					 cfg->source[k] ? cfg->source[k] : "default",
-					 keys[k].reload ? "" : ", restart or new workers to change");
+					 keys[k].reload		      ? ""
+					 : config_key_new_generation(k) ? ", reload starts new workers"
+									: ", needs a restart");
 		else
 			line = xasprintf("%s = \"%s\"\n", keys[k].name, v);
 		size_t n = strlen(line);
@@ -668,7 +686,7 @@ void config_diff(const struct config *old, const struct config *nw, struct confi
 		if (strcmp(a, b) != 0) {
 			out->any = true;
 			const char *n = keys[k].name;
-			if (strcmp(n, "host") == 0 || strcmp(n, "port") == 0 || strcmp(n, "workers") == 0) {
+			if (config_key_new_generation(k)) {
 				out->new_generation = true;
 			} else if (!keys[k].reload) {
 				int w = snprintf(out->restart_keys + pos, sizeof out->restart_keys - pos, "%s%s",

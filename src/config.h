@@ -12,7 +12,8 @@
 #include "rtftd.h"
 #include "log.h"
 
-#define CONFIG_DEFAULT_FILE "/etc/rtft/rtftd.conf"
+/* $(sysconfdir)/rtft/rtftd.conf: /etc/rtft/rtftd.conf in the packages */
+#define CONFIG_DEFAULT_FILE RT_SYSCONFDIR "/rtft/rtftd.conf"
 
 #define CONFIG_MAX_KEYS 64
 
@@ -90,6 +91,8 @@ void config_diff(const struct config *old, const struct config *nw, struct confi
 int config_key_count(void);
 const char *config_key_name(int i);
 bool config_key_reloadable(int i);
+/* host, port, workers: a reload applies them with a new worker generation */
+bool config_key_new_generation(int i);
 
 /* Strip sqlite:// from a DATABASE_URL; NULL if it is not an sqlite URL. */
 const char *config_sqlite_path(const char *url);

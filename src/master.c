@@ -584,8 +584,7 @@ static void reload(void)
 			sscanf(line, "%63s", key);
 			for (int k = 0; k < config_key_count(); k++)
 				if (strcmp(config_key_name(k), key) == 0 &&
-				    (config_key_reloadable(k) || strcmp(key, "host") == 0 || strcmp(key, "port") == 0 ||
-				     strcmp(key, "workers") == 0)) {
+				    (config_key_reloadable(k) || config_key_new_generation(k))) {
 					strncat(text, line, cap - strlen(text) - 2);
 					strcat(text, "\n");
 				}

@@ -112,6 +112,17 @@ int main(void)
 	unsetenv("PORT");
 	src.env_file = NULL;
 
+	src.file = write_file("quotes.conf", "log_file = \"/tmp/x y\" # where logs go\nexternal_url = "
+					      "'https://rtft.example' \nhost = 127.0.0.1 # loopback\n");
+	c = config_load(&src, &d);
+	ok(c && strcmp(c->log_file, "/tmp/x y") == 0, "quoted value followed by a comment loses quotes and comment");
+	ok(c && strcmp(c->external_url, "https://rtft.example") == 0, "single quotes");
+	ok(c && strcmp(c->host, "127.0.0.1") == 0, "unquoted value with a trailing comment");
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+	src.file = file;
+
 	/* errors name the key, the value and what is expected */
 	const char *bad[][2] = {
 		{ "port = 70000\n", "port = \"70000\": expected an integer from 1 to 65535" },
