@@ -204,5 +204,7 @@ int main(void)
 	r = config_redact_url("postgres://host/db");
 	is_str(r, "postgres://host/db", "URL without password unchanged");
 	free(r);
+	free(file);
+	free(envf);
 	return done_testing();
 }
