@@ -462,6 +462,11 @@ void metrics_main(struct metrics_args *a)
 	M.cfg = a->cfg;
 	M.started_ms = time_mono_ms();
 	log_set_role("metrics", -1);
+	const char *fault = getenv("RTFTD_TEST_FAIL_INIT");
+	if (fault && strcmp(fault, "metrics") == 0) {
+		log_error("cannot initialise: RTFTD_TEST_FAIL_INIT=metrics");
+		exit(RT_EXIT_CHILD_INIT);
+	}
 	M.base = event_base_new();
 	if (!M.base) {
 		log_error("event_base_new() failed");

@@ -196,6 +196,12 @@ void worker_main(struct worker_args *a)
 	log_set_role("worker", a->slot);
 	stats_worker_init(a->slot, a->generation);
 
+	/* fault injection for the test suite (rtftd(8), ENVIRONMENT) */
+	const char *fault = getenv("RTFTD_TEST_FAIL_INIT");
+	if (fault && strcmp(fault, "worker") == 0) {
+		log_error("cannot initialise: RTFTD_TEST_FAIL_INIT=worker");
+		exit(RT_EXIT_CHILD_INIT);
+	}
 	W.base = event_base_new();
 	if (!W.base) {
 		log_error("event_base_new() failed");
