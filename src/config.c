@@ -159,22 +159,50 @@ bool config_is_postgres_url(const char *url)
 	return url && (str_has_prefix(url, "postgres://") || str_has_prefix(url, "postgresql://"));
 }
 
+/* Replaces the value of every "password=" query parameter with ***. */
+static char *redact_query(char *url)
+{
+	char *q = strchr(url, '?');
+	if (!q)
+		return url;
+	size_t cap = strlen(url) + 1;
+	char *out = xmalloc(cap + 64);
+	size_t o = (size_t)(q - url);
+	memcpy(out, url, o);
+	const char *p = q;
+	while (*p) {
+		char sep = *p; /* '?' or '&' */
+		const char *end = strchr(p + 1, '&');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > 9 && str_has_prefix(p + 1, "password=")) {
+			o += (size_t)sprintf(out + o, "%cpassword=***", sep);
+		} else {
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p += n;
+	}
+	out[o] = '\0';
+	free(url);
+	return out;
+}
+
 char *config_redact_url(const char *url)
 {
 	if (!url)
 		return xstrdup("");
 	const char *scheme = strstr(url, "://");
 	if (!scheme)
-		return xstrdup(url);
+		return redact_query(xstrdup(url));
 	const char *auth = scheme + 3;
 	const char *at = strchr(auth, '@');
 	const char *slash = strchr(auth, '/');
 	if (!at || (slash && slash < at))
-		return xstrdup(url);
+		return redact_query(xstrdup(url));
 	const char *colon = memchr(auth, ':', (size_t)(at - auth));
 	if (!colon)
-		return xstrdup(url);
-	return xasprintf("%.*s:***%s", (int)(colon - url), url, at);
+		return redact_query(xstrdup(url));
+	return redact_query(xasprintf("%.*s:***%s", (int)(colon - url), url, at));
 }
 
 /* host:port with an optional [v6] host. Fills host (caller frees) and port. */
@@ -235,7 +263,9 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 	int rc = RT_ERR;
 	long long n;
 	int idx;
-	const char *shown = key->type == KT_SECRET ? "(redacted)" : val;
+	/* a URL may carry a password: never echo it, even when it is invalid */
+	char *redacted = key->type == KT_DBURL ? config_redact_url(val) : NULL;
+	const char *shown = key->type == KT_SECRET ? "(redacted)" : redacted ? redacted : val;
 
 	switch (key->type) {
 	case KT_STR:
@@ -326,6 +356,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 	} else {
 		diag_add(d, true, "%s: %s = \"%s\": expected %s", where, key->name, shown, key->expect);
 	}
+	free(redacted);
 	free(val);
 	return rc;
 }

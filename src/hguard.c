@@ -270,6 +270,8 @@ static int head_byte(struct hguard *g, const struct hguard_limits *lim, unsigned
 			return 414;
 		g->line_len++;
 	} else {
+		if (g->line_len >= HGUARD_MAX_FIELD_LINE)
+			return 431;
 		g->line_len++; /* bounded by head_len below */
 	}
 	if (g->head_len >= lim->max_head)
@@ -325,9 +327,13 @@ static size_t plain_run(struct hguard *g, const struct hguard_limits *lim, const
 	if (g->state == HG_LINE) {
 		if (room > lim->max_line - g->line_len)
 			room = lim->max_line - g->line_len;
+	} else if (g->line_len >= HGUARD_MAX_FIELD_LINE) {
+		return 0;
 	} else if (g->hdr_phase == HP_START || (g->hdr_phase != HP_NAME && g->hdr_kind != HK_OTHER)) {
 		return 0;
 	}
+	if (g->state == HG_HEADERS && room > HGUARD_MAX_FIELD_LINE - g->line_len)
+		room = HGUARD_MAX_FIELD_LINE - g->line_len;
 	if (room > len)
 		room = len;
 
@@ -358,9 +364,15 @@ static size_t plain_run(struct hguard *g, const struct hguard_limits *lim, const
 	return n;
 }
 
+bool hguard_head_pending(const struct hguard *g)
+{
+	return g->state == HG_HEADERS || (g->state == HG_LINE && (g->line_started || g->line_len > 0));
+}
+
 int hguard_feed(struct hguard *g, const struct hguard_limits *lim, const unsigned char *p, size_t len)
 {
 	size_t i = 0;
+	const uint64_t base = g->fed;
 
 	if (g->state == HG_FAILED)
 		return g->status;
@@ -372,8 +384,10 @@ int hguard_feed(struct hguard *g, const struct hguard_limits *lim, const unsigne
 				n = (size_t)g->body_left;
 			i += n;
 			g->body_left -= n;
-			if (g->body_left == 0)
+			if (g->body_left == 0) {
 				g->state = HG_LINE;
+				g->req_start = base + i;
+			}
 			continue;
 		}
 		size_t n = plain_run(g, lim, p + i, len - i);
@@ -382,8 +396,13 @@ int hguard_feed(struct hguard *g, const struct hguard_limits *lim, const unsigne
 			continue;
 		}
 		int status = head_byte(g, lim, p[i++]);
-		if (status != 0)
+		if (status != 0) {
+			g->fed = base + i;
 			return fail(g, status);
+		}
+		if (g->state == HG_LINE && !g->line_started && g->line_len == 0)
+			g->req_start = base + i; /* a head without a body just ended */
 	}
+	g->fed = base + i;
 	return 0;
 }

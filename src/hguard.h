@@ -45,7 +45,19 @@ struct hguard {
 	uint8_t hdr_kind; /* Content-Length, Transfer-Encoding or other */
 	uint32_t te_len; /* bytes of "identity" matched in a Transfer-Encoding */
 	uint64_t cl_value; /* Content-Length of this line, parsed digit by digit */
+	uint64_t fed; /* stream offset: bytes scanned so far */
+	uint64_t req_start; /* stream offset where the current request began
+			     * (just after the previous one's head or body) */
 };
+
+/* libevhtp 1.2.18 keeps one header line in an 8 KiB buffer and drops the
+ * connection without a reply beyond it: refuse longer lines with 431. */
+#define HGUARD_MAX_FIELD_LINE 8000
+
+/* True while a request head has started but not ended: its bytes must not
+ * reach libevhtp yet (its URI parser misreads a request line that arrives
+ * in pieces). Bytes from req_start on are the incomplete head. */
+bool hguard_head_pending(const struct hguard *g);
 
 /* Verdicts: 0 = fine so far, else the HTTP status to answer with and close:
  * 414 request line too long, 431 headers too large, 413 body too large,

@@ -30,6 +30,11 @@ struct hconn {
 	int verdict; /* status from the guard, 0 while fine */
 	bool in_flight; /* a request head has started and its reply is not done */
 	int64_t req_start_us;
+	bool in_readcb; /* inside libevhtp's read callback: defer the free */
+	bool dead; /* libevhtp freed the connection while in_readcb */
+	bool moving; /* bytes are being moved back: not new, do not scan */
+	struct evbuffer *hold; /* an incomplete request head kept from libevhtp */
+	uint64_t appended; /* stream offset: bytes the client has sent so far */
 	struct hconn *prev, *next;
 };
 
@@ -68,6 +73,13 @@ static void unlink_hconn(struct hconn *hc)
 
 static void guard_evbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
+static void hconn_free(struct hconn *hc)
+{
+	if (hc->hold)
+		evbuffer_free(hc->hold);
+	free(hc);
+}
+
 static evhtp_res on_conn_fini(evhtp_connection_t *c, void *arg)
 {
 	struct hconn *hc = arg;
@@ -75,7 +87,14 @@ static evhtp_res on_conn_fini(evhtp_connection_t *c, void *arg)
 	struct bufferevent *bev = evhtp_connection_get_bev(c);
 	if (bev)
 		evbuffer_remove_cb(bufferevent_get_input(bev), guard_evbuf_cb, hc);
-	free(hc);
+	/* libevhtp frees the request after this hook and runs the request
+	 * hooks then: they must not find hc */
+	evhtp_connection_unset_hook(c, evhtp_hook_on_request_fini);
+	evhtp_connection_unset_hook(c, evhtp_hook_on_headers_start);
+	if (hc->in_readcb)
+		hc->dead = true; /* guarded_readcb frees it when libevhtp returns */
+	else
+		hconn_free(hc);
 	return EVHTP_RES_OK;
 }
 
@@ -83,7 +102,6 @@ static evhtp_res on_headers_start(evhtp_request_t *req, void *arg)
 {
 	struct hconn *hc = arg;
 	hc->in_flight = true;
-	hc->req_start_us = time_mono_us();
 	return EVHTP_RES_OK;
 }
 
@@ -106,8 +124,13 @@ static struct hguard_limits guard_limits(const struct config *cfg)
 static void guard_evbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct hconn *hc = arg;
-	if (info->n_added == 0 || hc->verdict)
+	if (info->n_added == 0 || hc->moving)
 		return;
+	hc->appended += info->n_added;
+	if (hc->verdict)
+		return;
+	if (!hguard_head_pending(&hc->guard) && hc->guard.state == HG_LINE)
+		hc->req_start_us = time_mono_us(); /* the first bytes of a request */
 	struct hguard_limits lim = guard_limits(hc->srv->cfg);
 	size_t len = evbuffer_get_length(buf);
 	struct evbuffer_ptr pos;
@@ -164,7 +187,7 @@ static void reject(struct hconn *hc, struct bufferevent *bev)
 	evhtp_connection_take_ownership(c);
 	evhtp_connection_free(c);
 	unlink_hconn(hc);
-	free(hc);
+	hconn_free(hc);
 
 	char rid[32];
 	next_request_id(srv, rid, sizeof rid);
@@ -197,15 +220,72 @@ static void reject(struct hconn *hc, struct bufferevent *bev)
 	log_msg(LOG_LVL_INFO, &ctx, "request refused: %s", reason);
 }
 
+/* Moves the bytes of in from offset `from` on into hc->hold. A socket
+ * bufferevent's input is frozen at its end outside libevent's own read, so
+ * bytes can only be taken from and put back at the front. */
+static void hold_tail(struct hconn *hc, struct evbuffer *in, size_t from)
+{
+	struct evbuffer *head = evbuffer_new();
+	if (!hc->hold)
+		hc->hold = evbuffer_new();
+	hc->moving = true;
+	evbuffer_remove_buffer(in, head, from);
+	evbuffer_remove_buffer(in, hc->hold, evbuffer_get_length(in));
+	evbuffer_prepend_buffer(in, head);
+	hc->moving = false;
+	evbuffer_free(head);
+}
+
+/* Puts the held bytes back after whatever libevhtp left in the input. */
+static void release_hold(struct hconn *hc, struct evbuffer *in)
+{
+	if (!hc->hold || evbuffer_get_length(hc->hold) == 0)
+		return;
+	hc->moving = true;
+	if (evbuffer_get_length(in) > 0) {
+		struct evbuffer *rest = evbuffer_new();
+		evbuffer_remove_buffer(in, rest, evbuffer_get_length(in));
+		evbuffer_add_buffer(rest, hc->hold);
+		evbuffer_prepend_buffer(in, rest);
+		evbuffer_free(rest);
+	} else {
+		evbuffer_prepend_buffer(in, hc->hold);
+	}
+	hc->moving = false;
+}
+
+/* Bytes reach libevhtp only up to the end of the last complete request
+ * (head and body): an incomplete head, or the head the guard refused, is
+ * held back. So libevhtp's URI parser never sees a request line in
+ * pieces, and requests before a refused one are still answered. */
 static void guarded_readcb(struct bufferevent *bev, void *arg)
 {
 	evhtp_connection_t *c = arg;
 	struct hconn *hc = hconn_of(c);
-	if (hc && hc->verdict) {
-		reject(hc, bev);
+	if (!hc) {
+		evhtp_readcb(bev, arg);
 		return;
 	}
-	evhtp_readcb(bev, arg);
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
+	uint64_t base = hc->appended - len; /* stream offset of in[0] */
+	size_t pass = len;
+	if ((hc->verdict || hguard_head_pending(&hc->guard)) && hc->guard.req_start >= base)
+		pass = (size_t)(hc->guard.req_start - base);
+	if (pass < len)
+		hold_tail(hc, in, pass);
+	if (pass > 0) {
+		hc->in_readcb = true;
+		evhtp_readcb(bev, arg);
+		hc->in_readcb = false;
+		if (hc->dead) {
+			hconn_free(hc);
+			return;
+		}
+	}
+	release_hold(hc, in);
+	if (hc->verdict)
+		reject(hc, bev);
 }
 
 static evhtp_res post_accept_cb(evhtp_connection_t *c, void *arg)
@@ -461,7 +541,9 @@ void http_server_quit(struct http_server *srv)
 	struct hconn *next;
 	for (struct hconn *hc = srv->conns; hc; hc = next) {
 		next = hc->next;
-		if (!hc->in_flight)
+		/* a request counts as in flight from its first byte, also while
+		 * its head is still held back from libevhtp */
+		if (!hc->in_flight && !hguard_head_pending(&hc->guard))
 			evhtp_connection_free(hc->conn);
 	}
 	if (srv->conns_open == 0 && srv->on_idle)

@@ -206,6 +206,7 @@ int main(int argc, char **argv)
 	struct rt_err err;
 	if (log_setup(cfg->log_level, cfg->log_format, cfg->log_file, &err) != RT_OK) {
 		log_error("log_file: %s", err.msg);
+		config_free(cfg);
 		return RT_EXIT_FAILURE;
 	}
 	log_set_role("master", -1);
@@ -221,10 +222,12 @@ int main(int argc, char **argv)
 		 cfg->config_file ? cfg->config_file : "none", cfg->workers, cfg->node_env);
 	if (!shm_create(&err)) {
 		log_error("%s", err.msg);
+		config_free(cfg);
 		return RT_EXIT_FAILURE;
 	}
-	int rc = RT_EXIT_FAILURE;
-	if (run_migrations(cfg, false) == RT_OK)
-		rc = master_run(cfg, &src);
-	return rc;
+	if (run_migrations(cfg, false) != RT_OK) {
+		config_free(cfg);
+		return RT_EXIT_FAILURE;
+	}
+	return master_run(cfg, &src); /* master_run owns cfg */
 }

@@ -203,16 +203,42 @@ int fd_set_cloexec(int fd)
 	return RT_OK;
 }
 
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
+			return 0; /* overlong, or a UTF-16 surrogate */
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
 void json_escape_append(char *buf, size_t cap, size_t *pos, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t p = *pos;
 	if (cap == 0)
 		return;
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		char esc[7];
-		size_t n;
+	while (s && *s) {
+		const unsigned char *u = (const unsigned char *)s;
+		unsigned char ch = u[0];
+		char esc[8];
+		size_t n, adv = 1;
 		if (ch == '"' || ch == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)ch;
@@ -231,14 +257,23 @@ void json_escape_append(char *buf, size_t cap, size_t *pos, const char *s)
 			esc[4] = hex[ch >> 4];
 			esc[5] = hex[ch & 15];
 			n = 6;
-		} else {
+		} else if (ch < 0x80) {
 			esc[0] = (char)ch;
 			n = 1;
+		} else if ((adv = utf8_seq(u)) > 0) {
+			memcpy(esc, s, adv); /* a valid multi-byte character, as is */
+			n = adv;
+		} else {
+			/* not UTF-8 (client bytes in a path, say): keep the line valid */
+			memcpy(esc, "\\ufffd", 6);
+			n = 6;
+			adv = 1;
 		}
 		if (p + n >= cap)
 			break;
 		memcpy(buf + p, esc, n);
 		p += n;
+		s += adv;
 	}
 	buf[p < cap ? p : cap - 1] = '\0';
 	*pos = p;
@@ -270,9 +305,12 @@ void proctitle_init(int argc, char **argv)
 		newenv[i] = xstrdup(environ[i]);
 	}
 	environ = newenv;
-	/* main still parses argv after this: give it copies of the strings. */
+	/* main still parses argv after this: give it copies of the strings,
+	 * kept here too so they stay reachable whatever main does with argv */
+	static char **copies;
+	copies = xcalloc((size_t)argc + 1, sizeof(char *));
 	for (int i = 0; i < argc; i++)
-		argv[i] = xstrdup(argv[i]);
+		argv[i] = copies[i] = xstrdup(argv[i]);
 	title_base = base;
 	title_cap = (size_t)(end - base);
 }

@@ -201,6 +201,16 @@ int main(void)
 	char *r = config_redact_url("postgresql://user:pw@host:5432/db?sslmode=require");
 	is_str(r, "postgresql://user:***@host:5432/db?sslmode=require", "password redacted in URL");
 	free(r);
+	r = config_redact_url("postgres://host/db?user=a&password=s3cret&sslmode=require");
+	is_str(r, "postgres://host/db?user=a&password=***&sslmode=require", "password= query parameter redacted");
+	free(r);
+	src.file = write_file("badurl.conf", "database_url = postgress://u:hunter2@db/x\n");
+	c = config_load(&src, &d);
+	ok(c == NULL && d.nlines == 1 && strstr(d.lines[0], "hunter2") == NULL &&
+		   strstr(d.lines[0], "postgress://u:***@db/x") != NULL,
+	   "an invalid database_url is shown without its password");
+	config_diag_fini(&d);
+	free((char *)src.file);
 	r = config_redact_url("postgres://host/db");
 	is_str(r, "postgres://host/db", "URL without password unchanged");
 	free(r);

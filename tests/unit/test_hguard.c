@@ -73,12 +73,22 @@ static void build_long_uri(struct sbuf *b)
 	build_line(b, 6000);
 }
 
-/* A head of exactly n bytes: request line, one padding header, CRLF. */
+/* A head of exactly n bytes: request line, padding headers of at most 4000
+ * bytes each (one line may not pass HGUARD_MAX_FIELD_LINE), CRLF. */
 static void build_head(struct sbuf *b, size_t n)
 {
-	const char *pre = "GET / HTTP/1.1\r\nX-Pad: ", *post = "\r\n\r\n";
+	const char *pre = "GET / HTTP/1.1\r\n", *hdr = "X-Pad: ", *post = "\r\n";
 	sb_str(b, pre);
-	sb_fill(b, 'p', n - strlen(pre) - strlen(post));
+	size_t left = n - strlen(pre) - strlen(post);
+	while (left > 0) {
+		size_t line = left > 4000 ? 4000 : left;
+		if (left - line > 0 && left - line < strlen(hdr) + 3)
+			line -= strlen(hdr) + 3; /* leave room for a whole last line */
+		sb_str(b, hdr);
+		sb_fill(b, 'p', line - strlen(hdr) - 2);
+		sb_str(b, "\r\n");
+		left -= line;
+	}
 	sb_str(b, post);
 }
 
@@ -343,9 +353,75 @@ static void test_init(void)
 	is_int(hguard_feed(&g, &deflim, NULL, 0), 0, "feeding nothing is fine");
 }
 
+/* req_start marks where the request after the last complete one begins,
+ * whatever the split; head_pending says whether that request has begun. */
+static void test_req_start(void)
+{
+	const char *two = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+			  "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+			  "GET /c HTT";
+	size_t len = strlen(two);
+	size_t first = strlen("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+	size_t second = first + strlen("POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+	size_t bad = 0;
+	for (size_t k = 0; k <= len; k++) {
+		struct hguard g;
+		hguard_init(&g);
+		(void)hguard_feed(&g, &deflim, (const unsigned char *)two, k);
+		size_t want = k >= second ? second : k >= first ? first : 0;
+		size_t body_at = second - 3; /* the head of the POST ends here */
+		bool pending = !(k == first || k == 0 || (k >= body_at && k <= second));
+		if (g.req_start != want || g.fed != k || hguard_head_pending(&g) != pending ||
+		    (k > first && k < second - 3 && g.state == HG_BODY)) {
+			if (!bad)
+				printf("#   at %zu: req_start %llu want %zu, pending %d\n", k,
+				       (unsigned long long)g.req_start, want, hguard_head_pending(&g));
+			bad++;
+		}
+	}
+	ok(bad == 0, "req_start and head_pending follow request boundaries at every prefix");
+
+	struct hguard g;
+	hguard_init(&g);
+	const char *body = "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab";
+	(void)hguard_feed(&g, &deflim, (const unsigned char *)body, strlen(body));
+	ok(!hguard_head_pending(&g) && g.state == HG_BODY, "inside a body no head is pending");
+}
+
+/* One header line longer than libevhtp's 8 KiB field buffer is refused even
+ * when the whole head is within max_head. */
+static void test_field_line(void)
+{
+	size_t n = HGUARD_MAX_FIELD_LINE + 100;
+	char *req = malloc(n + 64);
+	int len = sprintf(req, "GET / HTTP/1.1\r\nX-Big: ");
+	memset(req + len, 'a', n);
+	len += (int)n;
+	memcpy(req + len, "\r\n\r\n", 4);
+	len += 4;
+	struct hguard g;
+	hguard_init(&g);
+	is_int(hguard_feed(&g, &deflim, (unsigned char *)req, (size_t)len), 431, "one 8 KiB header line gives 431");
+	hguard_init(&g);
+	int v = 0;
+	for (int i = 0; i < len && !v; i++)
+		v = hguard_feed(&g, &deflim, (unsigned char *)req + i, 1);
+	is_int(v, 431, "the same, byte by byte");
+	hguard_init(&g);
+	len = sprintf(req, "GET / HTTP/1.1\r\nX-Ok: ");
+	memset(req + len, 'b', 7000);
+	len += 7000;
+	memcpy(req + len, "\r\n\r\n", 4);
+	len += 4;
+	is_int(hguard_feed(&g, &deflim, (unsigned char *)req, (size_t)len), 0, "a 7000-byte header line is fine");
+	free(req);
+}
+
 int main(void)
 {
 	test_init();
+	test_req_start();
+	test_field_line();
 	test_reasons();
 	for (size_t i = 0; i < RT_ARRAY_LEN(cases); i++)
 		run_case(&cases[i]);

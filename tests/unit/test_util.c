@@ -35,6 +35,14 @@ int main(void)
 	json_escape_append(small, sizeof small, &pos, "abcdefghijkl");
 	ok(strlen(small) < sizeof small, "json_escape_append truncates within the buffer");
 
+	pos = 0;
+	json_escape_append(out, sizeof out, &pos, "caf\xc3\xa9 \xff\xfe \xe2\x82\xac \xed\xa0\x80");
+	is_str(out, "caf\xc3\xa9 \\ufffd\\ufffd \xe2\x82\xac \\ufffd\\ufffd\\ufffd",
+	       "json_escape_append keeps valid UTF-8 and replaces invalid bytes and surrogates");
+	pos = 0;
+	json_escape_append(out, sizeof out, &pos, "\xc3");
+	is_str(out, "\\ufffd", "a truncated sequence at the end is replaced");
+
 	char hex[33];
 	rand_hex(hex, sizeof hex, 16);
 	ok(strlen(hex) == 32 && strspn(hex, "0123456789abcdef") == 32, "rand_hex gives 32 hex chars");

@@ -1,0 +1,263 @@
+"""Configuration: rtftd -t / -t -p, sources and their precedence, errors
+that name the key, secrets kept out of the output, refusal to start."""
+
+import os
+import re
+import socket
+import time
+
+from helpers import free_port, run_rtftd, srcdir, write_config
+
+SECRET = "s3cr3t-" + "q" * 40  # a valid session_secret (>= 32 characters)
+DB_PASSWORD = "hunter2secret"
+
+
+def base_config(tmp_path, **extra):
+    cfg = {
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "metrics_listen": "127.0.0.1:%d" % free_port(),
+        "database_url": "sqlite://%s/rt.db" % tmp_path,
+        "workers": 2,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def conf_file(tmp_path, name="rtftd.conf", **values):
+    path = os.path.join(str(tmp_path), name)
+    write_config(path, base_config(tmp_path, **values))
+    return path
+
+
+def printed(stdout):
+    """-t -p output as {key: (value, source comment)}."""
+    out = {}
+    for line in stdout.splitlines():
+        m = re.match(r'^(\w+) = "(.*)"  # (.*)$', line)
+        assert m, "unexpected -t -p line: %r" % line
+        out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def keys_in_source():
+    """(name, reloadable) for every entry of the key table in src/config.c."""
+    with open(os.path.join(srcdir(), "src", "config.c")) as f:
+        text = f.read()
+    table = text[text.index("static const struct key keys[]"):]
+    table = table[:table.index("};")]
+    found = re.findall(r'\{\s*"(\w+)",\s*KT_\w+,\s*F\(\w+\),\s*"[^"]*",\s*[^,]+,\s*[^,]+,\s*(true|false)', table)
+    assert len(found) >= 10, "could not read the key table from src/config.c"
+    return [(name, flag == "true") for name, flag in found]
+
+
+def test_valid_file_passes(tmp_path):
+    path = conf_file(tmp_path)
+    rc, out, err = run_rtftd(["-c", path, "-t"])
+    assert rc == 0, err
+    assert "valid" in err
+    assert out == ""
+
+
+def test_port_out_of_range_names_key_value_and_range(tmp_path):
+    path = conf_file(tmp_path, port=70000)
+    rc, out, err = run_rtftd(["-c", path, "-t"])
+    assert rc == 1
+    lines = [l for l in err.splitlines() if "70000" in l]
+    assert len(lines) == 1, err
+    assert "port" in lines[0] and "1 to 65535" in lines[0], err
+    # the error points at the line of the file
+    assert "%s:2" % path in lines[0], err
+
+
+def test_unknown_key_warned_with_file_and_line(tmp_path):
+    path = conf_file(tmp_path)
+    with open(path, "a") as f:
+        f.write("\n# comment\nno_such_key = 1\nPORT = 9\n")
+    nlines = sum(1 for _ in open(path))
+    rc, out, err = run_rtftd(["-c", path, "-t"])
+    assert rc == 0, err  # unknown keys are warnings, not errors
+    assert re.search(r'warning: %s:%d: unknown key "no_such_key"' % (re.escape(path), nlines - 1), err), err
+    # an upper-case key in the file is pointed at its lower-case spelling
+    assert re.search(r'%s:%d: unknown key "PORT".*\bport\b' % (re.escape(path), nlines), err), err
+
+
+def test_print_redacts_secrets(tmp_path):
+    dburl = "postgres://u:%s@127.0.0.1/x" % DB_PASSWORD
+    path = conf_file(tmp_path, session_secret=SECRET, database_url=dburl)
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p"])
+    assert rc == 0, err
+    cfg = printed(out)
+    assert cfg["session_secret"][0] == "(redacted)"
+    assert cfg["database_url"][0].startswith("postgres://u:")
+    assert cfg["database_url"][0].endswith("@127.0.0.1/x")
+    for text in (out, err):
+        assert SECRET not in text
+        assert DB_PASSWORD not in text
+    # every key is printed
+    assert set(cfg) == {name for name, _ in keys_in_source()}
+
+
+def test_print_redacts_secrets_from_every_source(tmp_path):
+    path = conf_file(tmp_path)
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--session-secret=" + SECRET],
+                             env={"DATABASE_URL": "postgresql://admin:%s@db.example/rt" % DB_PASSWORD})
+    assert rc == 0, err
+    assert SECRET not in out + err and DB_PASSWORD not in out + err
+    cfg = printed(out)
+    assert cfg["session_secret"] == ("(redacted)", "command line")
+    assert cfg["database_url"][1].startswith("environment DATABASE_URL")
+
+
+def test_precedence_file_env_command_line(tmp_path):
+    path = conf_file(tmp_path, port=1111, log_level="debug", request_timeout_ms=5000)
+    # file only
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p"])
+    assert rc == 0, err
+    cfg = printed(out)
+    assert cfg["port"][0] == "1111" and cfg["port"][1].startswith(path + ":")
+    assert cfg["log_level"][0] == "debug"
+    assert cfg["max_body_bytes"] == ("65536", "default")
+    # environment beats the file
+    env = {"PORT": "2222", "LOG_LEVEL": "trace"}
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p"], env=env)
+    assert rc == 0, err
+    cfg = printed(out)
+    assert cfg["port"][0] == "2222" and cfg["port"][1].startswith("environment PORT")
+    assert cfg["log_level"][0] == "trace"
+    assert cfg["request_timeout_ms"][0] == "5000"  # untouched keys keep the file's value
+    # --set and --KEY=VALUE beat the environment
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--set", "port=3333", "--log-level=warn"], env=env)
+    assert rc == 0, err
+    cfg = printed(out)
+    assert cfg["port"][0] == "3333" and cfg["port"][1].startswith("command line")
+    assert cfg["log_level"] == ("warn", "command line")
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--port=4444"], env=env)
+    assert rc == 0, err
+    assert printed(out)["port"][0] == "4444"
+    # the later of two command-line settings wins
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--port=4444", "--set", "port=5555"], env=env)
+    assert rc == 0, err
+    assert printed(out)["port"][0] == "5555"
+
+
+def test_env_file(tmp_path):
+    path = conf_file(tmp_path, port=1111)
+    envfile = os.path.join(str(tmp_path), ".env")
+    with open(envfile, "w") as f:
+        f.write("# an existing RTFT .env\nexport PORT=6001\nLOG_LEVEL=\"debug\"\nNOT_OURS=1\n"
+                "REQUEST_TIMEOUT_MS='7000'\n")
+    rc, out, err = run_rtftd(["-c", path, "--env-file", envfile, "-t", "-p"])
+    assert rc == 0, err
+    cfg = printed(out)
+    assert cfg["port"][0] == "6001" and envfile in cfg["port"][1]
+    assert cfg["log_level"][0] == "debug"
+    assert cfg["request_timeout_ms"][0] == "7000"
+    # the real environment beats the .env file, the command line beats both
+    rc, out, err = run_rtftd(["-c", path, "--env-file", envfile, "-t", "-p", "--log-level=trace"],
+                             env={"PORT": "6002"})
+    assert rc == 0, err
+    cfg = printed(out)
+    assert cfg["port"][0] == "6002"
+    assert cfg["log_level"][0] == "trace"
+    # a missing env file is an error
+    rc, out, err = run_rtftd(["-c", path, "--env-file", envfile + ".missing", "-t"])
+    assert rc == 1
+    assert ".missing" in err
+
+
+def test_missing_config_file(tmp_path):
+    missing = os.path.join(str(tmp_path), "nope.conf")
+    rc, out, err = run_rtftd(["-c", missing, "-t"])
+    assert rc == 1
+    assert missing in err
+    rc, out, err = run_rtftd(["-c", missing], timeout=20)
+    assert rc == 1
+    assert missing in err
+
+
+def port_is_free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def test_daemon_with_bad_config_exits_at_once(daemon):
+    d = daemon(config={"request_timeout_ms": 5}, start=False)
+    t0 = time.monotonic()
+    d.start(wait=False)
+    rc = d.wait_exit(10)
+    took = time.monotonic() - t0
+    assert rc == 1, d.log_tail()
+    assert took < 5, "took %.1f s to refuse a bad config" % took
+    log = d.log_text()
+    errors = [l for l in log.splitlines() if "error" in l and "request_timeout_ms" in l]
+    assert len(errors) == 1, log
+    assert '"5"' in errors[0] and "100 to 3600000" in errors[0] and "rtftd.conf:" in errors[0], log
+    # nothing was started: no database, no listener, no readiness
+    assert not os.path.exists(os.path.join(d.dir, "rt.db")), "the database was opened before the config check"
+    assert port_is_free(d.port) and port_is_free(d.metrics_port)
+    assert not any("READY=1" in m for m in d.notifications)
+    assert not re.search(r"rtftd \S+ starting", log), log
+
+
+def test_production_needs_a_long_session_secret(tmp_path):
+    path = conf_file(tmp_path)
+    rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production", "SESSION_SECRET": "abcde"})
+    assert rc == 1
+    assert "session_secret" in err and "32" in err
+    assert "abcde" not in err
+    # the same short secret is only a warning outside production
+    rc, out, err = run_rtftd(["-c", path, "-t"], env={"SESSION_SECRET": "abcde"})
+    assert rc == 0, err
+    assert "session_secret" in err and "abcde" not in err
+    # and production with a long one is fine
+    rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production", "SESSION_SECRET": SECRET})
+    assert rc == 0, err
+
+
+def test_production_refuses_to_start_with_short_secret(daemon):
+    d = daemon(env={"NODE_ENV": "production", "SESSION_SECRET": "abcde"}, start=False)
+    d.start(wait=False)
+    assert d.wait_exit(10) == 1, d.log_tail()
+    assert "session_secret" in d.log_text()
+    assert "abcde" not in d.log_text()
+
+
+def test_list_keys_lists_every_key():
+    rc, out, err = run_rtftd(["--list-keys"])
+    assert rc == 0, err
+    listed = {}
+    for line in out.splitlines():
+        name, kind = line.split()
+        listed[name] = kind
+    expected = keys_in_source()
+    assert sorted(listed) == sorted(name for name, _ in expected)
+    # design.md: the listen address and the worker count take a new worker
+    # generation on reload; the rest is applied in place or needs a restart
+    generation = {"host", "port", "workers"}
+    for name, reload in expected:
+        want = "reload" if reload else "generation" if name in generation else "restart"
+        assert listed[name] == want, (name, listed[name])
+
+
+def test_every_key_settable_from_environment(tmp_path):
+    """Each key's upper-case environment name is read (value = its default)."""
+    path = conf_file(tmp_path)
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p"])
+    assert rc == 0, err
+    defaults = printed(out)
+    env = {}
+    for name, (value, _) in defaults.items():
+        if name == "session_secret":
+            value = SECRET
+        env[name.upper()] = value
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p"], env=env)
+    assert rc == 0, err
+    for name, (value, source) in printed(out).items():
+        assert source.startswith("environment %s" % name.upper()), (name, source)
