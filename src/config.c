@@ -75,6 +75,15 @@ static const struct key keys[] = {
 	{ "node_env", KT_ENV, F(node_env), "development", 0, 0, false, "development, production or test" },
 	{ "session_secret", KT_SECRET, F(session_secret), "", 0, 0, true,
 	  "a random string of at least 32 characters" },
+	{ "max_message_bytes", KT_INT, F(max_message_bytes), "2097152", 1024, 67108864, true,
+	  "an integer from 1024 to 67108864" },
+	{ "max_outbound_bytes", KT_INT, F(max_outbound_bytes), "16777216", 65536, 1073741824, true,
+	  "an integer from 65536 to 1073741824" },
+	{ "heartbeat_interval_ms", KT_INT, F(heartbeat_interval_ms), "30000", 100, 3600000, true,
+	  "an integer from 100 to 3600000 (milliseconds)" },
+	{ "register_timeout_ms", KT_INT, F(register_timeout_ms), "60000", 100, 3600000, true,
+	  "an integer from 100 to 3600000 (milliseconds)" },
+	{ "user_list_max", KT_INT, F(user_list_max), "1000", 1, 100000, true, "an integer from 1 to 100000" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))

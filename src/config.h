@@ -39,6 +39,11 @@ struct config {
 	char *external_url;
 	char *node_env;
 	char *session_secret;
+	int max_message_bytes;
+	int max_outbound_bytes;
+	int heartbeat_interval_ms;
+	int register_timeout_ms;
+	int user_list_max;
 
 	/* where each key's value came from, indexed like the key table */
 	char *source[CONFIG_MAX_KEYS];

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "shm.h"
 #include "util.h"
+#include "ws.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -447,7 +448,15 @@ static void route_run(struct route *r, evhtp_request_t *req)
 	struct reqinfo ri;
 	begin(srv, req, &ri);
 	int status;
-	if (req->method != htp_method_GET && req->method != htp_method_HEAD) {
+	const char *why = NULL;
+	if (srv->upgrade && (r->route == ROUTE_ROOT || r->route == ROUTE_WS) && ws_is_upgrade(req)) {
+		status = srv->upgrade(req, srv, &why);
+		if (status == 101) {
+			finish(srv, req, &ri, ROUTE_WS, 101);
+			return; /* the connection is the WebSocket layer's now */
+		}
+		error_body(req, status, why ? why : "bad WebSocket handshake", ri.rid);
+	} else if (req->method != htp_method_GET && req->method != htp_method_HEAD) {
 		add_header(req, "Allow", "GET, HEAD");
 		status = 405;
 		error_body(req, status, "method not allowed", ri.rid);
@@ -474,6 +483,32 @@ static void dispatch_cb(evhtp_request_t *req, void *arg)
 	error_body(req, 404, "not found", ri.rid);
 	send_json(req, 404);
 	finish(srv, req, &ri, ROUTE_NOT_FOUND, 404);
+}
+
+void http_set_upgrade(struct http_server *srv, http_upgrade_handler h)
+{
+	srv->upgrade = h;
+}
+
+struct evbuffer *http_detach(evhtp_connection_t *c)
+{
+	struct hconn *hc = hconn_of(c);
+	if (!hc)
+		return NULL;
+	struct bufferevent *bev = evhtp_connection_get_bev(c);
+	if (bev)
+		evbuffer_remove_cb(bufferevent_get_input(bev), guard_evbuf_cb, hc);
+	struct evbuffer *held = hc->hold;
+	hc->hold = NULL;
+	unlink_hconn(hc);
+	evhtp_connection_unset_hook(c, evhtp_hook_on_connection_fini);
+	evhtp_connection_unset_hook(c, evhtp_hook_on_request_fini);
+	evhtp_connection_unset_hook(c, evhtp_hook_on_headers_start);
+	if (hc->in_readcb)
+		hc->dead = true; /* guarded_readcb frees it when libevhtp returns */
+	else
+		hconn_free(hc);
+	return held;
 }
 
 void http_route(struct http_server *srv, const char *path, enum stats_route route, http_handler h, void *arg)

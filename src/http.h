@@ -12,6 +12,12 @@
 #include <evhtp.h>
 
 struct config;
+struct http_server;
+
+/* Paths on which a WebSocket upgrade is accepted (worker only): the handler
+ * runs instead of the route when the request has Upgrade: websocket. It
+ * returns 101 after taking the connection, or an error status with *why. */
+typedef int (*http_upgrade_handler)(evhtp_request_t *req, struct http_server *srv, const char **why);
 
 struct http_server {
 	struct event_base *base;
@@ -26,6 +32,7 @@ struct http_server {
 	char rid_prefix[9];
 	uint64_t rid_counter;
 	struct hconn *conns; /* every open connection */
+	http_upgrade_handler upgrade;
 	struct route *routes; /* exact-match table, see http_route */
 	int nroutes;
 };
@@ -46,6 +53,11 @@ void http_server_fini(struct http_server *srv);
 typedef int (*http_handler)(evhtp_request_t *req, struct evbuffer *body, void *arg);
 /* Register GET/HEAD path with handler; other methods get 405 + Allow. */
 void http_route(struct http_server *srv, const char *path, enum stats_route route, http_handler h, void *arg);
+
+void http_set_upgrade(struct http_server *srv, http_upgrade_handler h);
+/* For the upgrade handler: untrack the connection before libevhtp lets it
+ * go; returns the bytes held back after the request head (caller frees). */
+struct evbuffer *http_detach(evhtp_connection_t *c);
 
 /* Send a JSON reply {"error":..., "status":...} with the request id. */
 void http_reply_error(evhtp_request_t *req, int status, const char *msg);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "master.h"
 #include "migrate.h"
+#include "presence.h"
 #include "shm.h"
 #include "util.h"
 
@@ -220,7 +221,7 @@ int main(int argc, char **argv)
 	}
 	log_info("rtftd %s starting (config %s, %d workers, %s)", PACKAGE_VERSION,
 		 cfg->config_file ? cfg->config_file : "none", cfg->workers, cfg->node_env);
-	if (!shm_create(&err)) {
+	if (!shm_create(&err) || presence_create(0, &err) != RT_OK) {
 		log_error("%s", err.msg);
 		config_free(cfg);
 		return RT_EXIT_FAILURE;

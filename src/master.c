@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "presence.h"
 #include "proc.h"
 #include "shm.h"
 #include "util.h"
@@ -459,6 +460,10 @@ static void reap(void)
 		if (c->kind == CHILD_WORKER) {
 			atomic_store(&rt_shm->slots[c->slot].pid, 0);
 			atomic_store(&rt_shm->slots[c->slot].state, SLOT_EMPTY);
+			/* its users are gone: every other worker sends fresh lists */
+			int released = presence_release_slot(c->slot);
+			if (released > 0)
+				log_info("%s held %d names: released", name, released);
 		} else {
 			atomic_store(&rt_shm->metrics_pid, 0);
 			atomic_store(&rt_shm->metrics_ready, 0);

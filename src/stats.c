@@ -20,7 +20,7 @@ static const int status_codes[] = STATS_STATUS_CODES;
 _Static_assert(RT_ARRAY_LEN(status_codes) + 1 == STATS_NSTATUS, "STATS_NSTATUS");
 
 static const char *route_names[ROUTE_COUNT] = { "/", "/healthz", "/readyz", "/api", "/metrics", "not_found",
-						"rejected" };
+						"rejected", "/ws" };
 
 struct stats_record rt_stats;
 

@@ -20,12 +20,13 @@ enum stats_route {
 	ROUTE_METRICS,
 	ROUTE_NOT_FOUND, /* no route matched */
 	ROUTE_REJECTED, /* refused by the guard before routing */
+	ROUTE_WS, /* WebSocket upgrades on / and /ws */
 	ROUTE_COUNT
 };
 
 /* The status codes rtftd emits; anything else is counted as "other". */
-#define STATS_STATUS_CODES {101, 200, 204, 400, 404, 405, 408, 413, 414, 431, 500, 501, 503}
-#define STATS_NSTATUS 14 /* the codes above plus "other" */
+#define STATS_STATUS_CODES {101, 200, 204, 400, 404, 405, 408, 413, 414, 426, 431, 500, 501, 503}
+#define STATS_NSTATUS 15 /* the codes above plus "other" */
 
 #define STATS_HTTP_BUCKETS 14
 extern const double stats_http_bounds[STATS_HTTP_BUCKETS - 1];

@@ -12,6 +12,8 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "room.h"
+#include "ws.h"
 #include "shm.h"
 #include "stats.h"
 #include "util.h"
@@ -38,6 +40,8 @@ static struct {
 	int64_t next_tick_us;
 	int ticks;
 	bool quitting;
+	int quit_mode;
+	struct event *done_ev;
 } W;
 
 static int root_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
@@ -77,22 +81,48 @@ static int info_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 	return 200;
 }
 
+static int ws_plain_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	evhtp_headers_add_header(req->headers_out, evhtp_header_new("Upgrade", "websocket", 0, 0));
+	evbuffer_add_printf(body, "{\"error\":\"this endpoint takes WebSocket upgrades\",\"status\":426}\n");
+	return 426;
+}
+
 static void stop_loop(void)
 {
 	event_base_loopexit(W.base, NULL);
 }
 
+/* Quitting: leave once no HTTP connection and no WebSocket is left. */
+static void check_done(void)
+{
+	if (W.quitting && W.http.conns_open == 0 && ws_count() == 0) {
+		log_debug("no connections left");
+		stop_loop();
+	}
+}
+
 static void on_idle(struct http_server *srv)
 {
-	log_debug("no connections left");
+	check_done();
+}
+
+static void final_cb(evutil_socket_t fd, short what, void *arg)
+{
 	stop_loop();
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
-	log_info("drain deadline reached with %lld connections open: closing them", (long long)W.http.conns_open);
+	log_info("deadline reached with %lld HTTP connections and %lld WebSockets open: closing them",
+		 (long long)W.http.conns_open, (long long)ws_count());
 	http_server_close_all(&W.http);
-	stop_loop();
+	/* a drain ends with 1012 so clients reconnect at once, to the new
+	 * workers; then a short grace for the close handshakes */
+	ws_close_all(W.quit_mode == QUIT_DRAIN ? 1012 : 1001,
+		     W.quit_mode == QUIT_DRAIN ? "service restart" : "server shutting down");
+	struct timeval tv = { 0, 800 * 1000 };
+	event_base_once(W.base, -1, EV_TIMEOUT, final_cb, NULL, &tv);
 }
 
 static void begin_quit(int mode, int timeout_ms)
@@ -100,14 +130,18 @@ static void begin_quit(int mode, int timeout_ms)
 	if (W.quitting)
 		return;
 	W.quitting = true;
+	W.quit_mode = mode;
 	log_info("%s: no longer accepting, %lld connections open", mode == QUIT_DRAIN ? "draining" : "shutting down",
-		 (long long)W.http.conns_open);
+		 (long long)(W.http.conns_open + ws_count()));
+	if (mode == QUIT_SHUTDOWN)
+		ws_close_all(1001, "server shutting down");
 	/* keep a margin so we exit before the master's own deadline */
 	int ms = timeout_ms > 200 ? timeout_ms - 100 : timeout_ms;
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 	W.deadline_ev = evtimer_new(W.base, deadline_cb, NULL);
 	evtimer_add(W.deadline_ev, &tv);
 	http_server_quit(&W.http);
+	check_done();
 }
 
 static void apply_config(const char *text)
@@ -121,6 +155,7 @@ static void apply_config(const char *text)
 	if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
 		log_error("reload: %s (keeping the previous log file)", err.msg);
 	http_server_apply(&W.http, nc);
+	room_apply(nc);
 	config_free(W.cfg);
 	W.cfg = nc;
 	log_debug("configuration applied");
@@ -173,6 +208,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t late = now - W.next_tick_us;
 	stats_lag(late > 0 ? (double)late / 1e6 : 0.0);
 	W.next_tick_us = now + TICK_MS * 1000;
+	check_done();
 	atomic_store(&rt_shm->slots[W.a->slot].heartbeat_ms, now / 1000);
 	if (++W.ticks % 4 == 0 && W.a->stats_fd >= 0) {
 		int rc = stats_send(W.a->stats_fd);
@@ -216,6 +252,12 @@ void worker_main(struct worker_args *a)
 	http_route(&W.http, "/healthz", ROUTE_HEALTHZ, healthz_handler, NULL);
 	http_route(&W.http, "/readyz", ROUTE_READYZ, readyz_handler, NULL);
 	http_route(&W.http, "/api/info", ROUTE_API, info_handler, NULL);
+	http_route(&W.http, "/ws", ROUTE_WS, ws_plain_handler, NULL);
+	http_set_upgrade(&W.http, room_upgrade);
+	if (room_setup(W.base, a->slot, a->generation, atomic_load(&rt_shm->master_pid), W.cfg, &err) != RT_OK) {
+		log_error("cannot set up the protocol: %s", err.msg);
+		exit(RT_EXIT_CHILD_INIT);
+	}
 
 	W.chan_ev = event_new(W.base, a->chan_fd, EV_READ | EV_PERSIST, chan_cb, NULL);
 	event_add(W.chan_ev, NULL);

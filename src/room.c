@@ -1,0 +1,472 @@
+/*
+ * room.c: the RTFT v1 protocol (see rtft-protocol-v1.md and docs/protocol.md)
+ * on a worker.
+ * Owns: struct user (one per WebSocket), name rules, the per-message
+ * decisions (reply, forward locally, forward through the bus, or tell the
+ * sender why not), coalesced USER_LIST updates, the register timeout.
+ * Must not: build a json-c tree for relayed messages (proto.c scans them
+ * and the client's bytes are forwarded), touch the database per message, or
+ * drop a relayed message without telling its sender.
+ */
+#include "autoconf.h"
+#include "room.h"
+#include "bus.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "presence.h"
+#include "proto.h"
+#include "util.h"
+#include "ws.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_TICK_MS 50 /* coalescing window for USER_LIST */
+#define NOTICE_EVERY_MS 5000 /* one "not online" per sender and recipient in this time */
+#define NOTICES 8
+
+struct notice {
+	uint64_t name_hash; /* of the whole name, which may be longer than a valid one */
+	int64_t at_ms;
+};
+
+struct user {
+	struct ws_conn *c;
+	char name[PRESENCE_NAME_MAX + 1]; /* "" until registered */
+	int64_t opened_ms;
+	struct notice notices[NOTICES];
+};
+
+static struct {
+	struct event_base *base;
+	int slot;
+	uint32_t gen;
+	int max_list;
+	int register_timeout_ms;
+	uint64_t list_version; /* presence version of the last lists sent */
+	struct presence_name *snap;
+	size_t snap_cap;
+	const char **names;
+	char *buf; /* scratch for outgoing messages */
+	size_t buf_cap;
+	struct event *tick_ev;
+	uint64_t relayed, relay_bytes;
+} R;
+
+/* ---- sending ---- */
+
+static char *scratch(size_t need)
+{
+	if (need > R.buf_cap) {
+		R.buf_cap = need + 4096;
+		R.buf = xrealloc(R.buf, R.buf_cap);
+	}
+	return R.buf;
+}
+
+static void send_text(struct user *u, const char *msg, size_t len)
+{
+	if (ws_send_text(u->c, msg, len) == RT_AGAIN)
+		/* our own reply does not fit: this client is not reading */
+		ws_close(u->c, 1008, "outbound limit reached: the client is not reading");
+}
+
+static void send_error(struct user *u, const char *message)
+{
+	char out[1024];
+	size_t n = proto_format_error(out, sizeof out, message);
+	if (n < sizeof out)
+		send_text(u, out, n);
+}
+
+/* One notice per recipient and reason every few seconds, so a flood of
+ * chunks or candidates to someone absent gives one alert, not hundreds. */
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+	return h | 1; /* never 0, the empty entry */
+}
+
+static bool notice_due(struct user *u, const char *name)
+{
+	int64_t now = time_mono_ms();
+	uint64_t h = name_hash(name);
+	struct notice *oldest = &u->notices[0];
+	for (int i = 0; i < NOTICES; i++) {
+		struct notice *n = &u->notices[i];
+		if (n->name_hash == h) {
+			if (now - n->at_ms < NOTICE_EVERY_MS)
+				return false;
+			n->at_ms = now;
+			return true;
+		}
+		if (n->at_ms < oldest->at_ms)
+			oldest = n;
+	}
+	oldest->name_hash = h;
+	oldest->at_ms = now;
+	return true;
+}
+
+static void tell_not_online(struct user *u, const char *name)
+{
+	if (!notice_due(u, name))
+		return;
+	char esc[PRESENCE_NAME_MAX * 6 + 1];
+	proto_escape_string(name, esc, sizeof esc);
+	char msg[sizeof esc + 32];
+	snprintf(msg, sizeof msg, "%s is not online", name);
+	send_error(u, msg);
+}
+
+static void tell_slow(struct user *u, const char *name)
+{
+	if (!notice_due(u, name))
+		return;
+	char msg[PRESENCE_NAME_MAX + 96];
+	snprintf(msg, sizeof msg, "%s is not keeping up: a message to them was not delivered, send it again later",
+		 name);
+	send_error(u, msg);
+}
+
+/* ---- names ---- */
+
+static const char *name_problem(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 3)
+		return "Username must be at least 3 characters";
+	if (n > 32)
+		return "Username must be at most 32 characters";
+	for (size_t i = 0; i < n; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		      ch == '-' || ch == '.'))
+			return "Username may contain only letters, digits, _, - and .";
+	}
+	return NULL;
+}
+
+/* Fresh snapshot of every name into R.names; returns the count. */
+static size_t take_snapshot(uint64_t *version)
+{
+	size_t count = 0;
+	for (;;) {
+		int rc = presence_snapshot(R.snap, R.snap_cap, &count, version);
+		if (rc == RT_OK)
+			break;
+		if (rc == RT_ERR)
+			return 0;
+		R.snap_cap = count + 1024;
+		R.snap = xrealloc(R.snap, R.snap_cap * sizeof *R.snap);
+		R.names = xrealloc(R.names, R.snap_cap * sizeof *R.names);
+	}
+	for (size_t i = 0; i < count; i++)
+		R.names[i] = R.snap[i].name;
+	return count;
+}
+
+static size_t list_cap(void)
+{
+	return (size_t)R.max_list * (PRESENCE_NAME_MAX * 6 + 3) + 128;
+}
+
+static void send_user_list(struct user *u, size_t count)
+{
+	char *out = scratch(list_cap());
+	size_t n = proto_format_user_list(out, R.buf_cap, R.names, count, u->name, (size_t)R.max_list);
+	if (n < R.buf_cap)
+		send_text(u, out, n);
+}
+
+static void on_set_username(struct user *u, const struct proto_msg *m)
+{
+	char name[PROTO_NAME_MAX + 1];
+	snprintf(name, sizeof name, "%s", m->username);
+	str_trim(name);
+	const char *why;
+	if (m->username_too_long)
+		why = "Username must be at most 32 characters";
+	else if (strlen(m->username) != m->username_len)
+		why = "Username may contain only letters, digits, _, - and ."; /* a \u0000 inside */
+	else
+		why = name_problem(name);
+	if (why) {
+		char out[512];
+		size_t n = proto_format_username_error(out, sizeof out, why);
+		send_text(u, out, n);
+		return;
+	}
+	int rc = presence_claim(name, R.slot, R.gen, ws_id(u->c), u->name[0] ? u->name : NULL);
+	if (rc == PRESENCE_TAKEN || rc == PRESENCE_FULL || rc == RT_ERR) {
+		char out[512];
+		size_t n = proto_format_username_error(out, sizeof out,
+						       rc == PRESENCE_TAKEN ? "Username already taken"
+						       : rc == PRESENCE_FULL ? "The server is full, try again later"
+									     : "Username could not be registered");
+		send_text(u, out, n);
+		return;
+	}
+	if (strcmp(u->name, name) != 0)
+		log_debug("websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
+	memcpy(u->name, name, strlen(name) + 1); /* valid: at most 32 bytes */
+	size_t count = take_snapshot(NULL);
+	char *out = scratch(list_cap() + 256);
+	size_t n = proto_format_username_set(out, R.buf_cap, u->name, R.names, count, u->name, (size_t)R.max_list);
+	if (n < R.buf_cap)
+		send_text(u, out, n);
+}
+
+/* ---- relaying ---- */
+
+/* Builds the forwarded text into one buffer: ws_send_text wants it whole. */
+static size_t assemble(const struct proto_slice *sl, size_t ns, char **out)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < ns; i++)
+		total += sl[i].len;
+	char *p = scratch(total + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < ns; i++) {
+		memcpy(p + o, sl[i].p, sl[i].len);
+		o += sl[i].len;
+	}
+	*out = p;
+	return total;
+}
+
+static void relay(struct user *u, const char *buf, const struct proto_msg *m)
+{
+	if (!u->name[0]) {
+		send_error(u, "Set a username before sending messages");
+		return;
+	}
+	if (m->recipient_too_long || strlen(m->recipient) != m->recipient_len || name_problem(m->recipient)) {
+		tell_not_online(u, m->recipient);
+		return;
+	}
+	int slot;
+	uint32_t gen;
+	uint64_t conn;
+	if (presence_lookup(m->recipient, &slot, &gen, &conn) != RT_OK) {
+		tell_not_online(u, m->recipient);
+		return;
+	}
+	struct proto_slice sl[PROTO_RELAY_SLICES];
+	size_t ns = proto_relay_slices(buf, m, u->name, sl);
+	if (slot == R.slot) {
+		struct ws_conn *c = ws_find(conn);
+		struct user *to = c ? ws_user(c) : NULL;
+		if (!to || !to->name[0]) {
+			tell_not_online(u, m->recipient);
+			return;
+		}
+		char *text;
+		size_t len = assemble(sl, ns, &text);
+		int rc = ws_send_text(c, text, len);
+		if (rc == RT_AGAIN)
+			tell_slow(u, m->recipient);
+		else if (rc == RT_OK) {
+			R.relayed++;
+			R.relay_bytes += len;
+		}
+		return;
+	}
+	/* another worker: [name length][name][message] */
+	uint8_t nl = (uint8_t)strlen(m->recipient);
+	struct iovec iov[PROTO_RELAY_SLICES + 2];
+	iov[0].iov_base = &nl;
+	iov[0].iov_len = 1;
+	iov[1].iov_base = (void *)m->recipient;
+	iov[1].iov_len = nl;
+	for (size_t i = 0; i < ns; i++) {
+		iov[i + 2].iov_base = (void *)sl[i].p;
+		iov[i + 2].iov_len = sl[i].len;
+	}
+	int rc = bus_send(slot, BUS_DELIVER, ws_id(u->c), conn, iov, (int)ns + 2);
+	if (rc == RT_AGAIN)
+		tell_slow(u, m->recipient);
+	else if (rc != RT_OK)
+		tell_not_online(u, m->recipient);
+	else
+		R.relayed++;
+}
+
+static void bus_cb(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn, const char *payload,
+		   size_t len)
+{
+	struct ws_conn *c = ws_find(dst_conn);
+	struct user *u = c ? ws_user(c) : NULL;
+	if (kind == BUS_DELIVER) {
+		if (len < 1 || (size_t)(uint8_t)payload[0] + 1 > len)
+			return;
+		size_t nl = (uint8_t)payload[0];
+		char name[PRESENCE_NAME_MAX + 1];
+		snprintf(name, sizeof name, "%.*s", (int)(nl < PRESENCE_NAME_MAX ? nl : PRESENCE_NAME_MAX), payload + 1);
+		struct iovec iov = { name, strlen(name) };
+		if (!u || !u->name[0]) {
+			if (bus_send(src_slot, BUS_BOUNCE, dst_conn, src_conn, &iov, 1) != RT_OK)
+				log_debug("bus: cannot bounce to worker %d", src_slot);
+			return;
+		}
+		int rc = ws_send_text(c, payload + 1 + nl, len - 1 - nl);
+		if (rc == RT_AGAIN) {
+			if (bus_send(src_slot, BUS_SLOW, dst_conn, src_conn, &iov, 1) != RT_OK)
+				log_debug("bus: cannot report a slow reader to worker %d", src_slot);
+		} else if (rc == RT_OK) {
+			R.relay_bytes += len - 1 - nl;
+		}
+		return;
+	}
+	if (!u)
+		return; /* the sender left too */
+	char name[PRESENCE_NAME_MAX + 1];
+	snprintf(name, sizeof name, "%.*s", (int)(len < PRESENCE_NAME_MAX ? len : PRESENCE_NAME_MAX), payload);
+	if (kind == BUS_BOUNCE)
+		tell_not_online(u, name);
+	else if (kind == BUS_SLOW)
+		tell_slow(u, name);
+}
+
+/* ---- ws handlers ---- */
+
+static void on_open(struct ws_conn *c)
+{
+	struct user *u = xcalloc(1, sizeof *u);
+	u->c = c;
+	u->opened_ms = time_mono_ms();
+	ws_set_user(c, u);
+}
+
+static void on_text(struct ws_conn *c, const char *msg, size_t len)
+{
+	struct user *u = ws_user(c);
+	struct proto_msg m;
+	struct rt_err err;
+	if (proto_parse(msg, len, &m, &err) != RT_OK) {
+		send_error(u, err.msg);
+		return;
+	}
+	switch (m.type) {
+	case PROTO_SET_USERNAME:
+		on_set_username(u, &m);
+		break;
+	case PROTO_GET_USERS: {
+		size_t count = take_snapshot(NULL);
+		send_user_list(u, count);
+		break;
+	}
+	case PROTO_PING: {
+		char out[32];
+		size_t n = proto_format_pong(out, sizeof out);
+		send_text(u, out, n);
+		break;
+	}
+	default:
+		if (proto_is_relay(m.type))
+			relay(u, msg, &m);
+		break;
+	}
+}
+
+static void on_binary(struct ws_conn *c, const uint8_t *msg, size_t len)
+{
+	send_error(ws_user(c), "binary messages are not part of protocol v1");
+}
+
+static void on_close(struct ws_conn *c, uint16_t code)
+{
+	struct user *u = ws_user(c);
+	if (!u)
+		return;
+	if (u->name[0])
+		(void)presence_release(u->name, R.slot, R.gen, ws_id(c));
+	log_info("websocket %llu from %s%s%s closed with %u after %lld ms", (unsigned long long)ws_id(c), ws_peer(c),
+		 u->name[0] ? " as " : "", u->name, code, (long long)(time_mono_ms() - u->opened_ms));
+	ws_set_user(c, NULL);
+	free(u);
+}
+
+static const struct ws_handlers handlers = { on_open, on_text, on_binary, on_close };
+
+/* ---- coalesced lists, register timeout ---- */
+
+struct tick_ctx {
+	size_t count;
+	int64_t now;
+	bool lists;
+};
+
+static void tick_one(struct ws_conn *c, void *arg)
+{
+	struct tick_ctx *t = arg;
+	struct user *u = ws_user(c);
+	if (!u)
+		return;
+	if (!u->name[0]) {
+		if (t->now - u->opened_ms > R.register_timeout_ms)
+			ws_close(c, 1008, "no SET_USERNAME in time");
+		return;
+	}
+	if (t->lists)
+		send_user_list(u, t->count);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tick_ctx t = { .now = time_mono_ms() };
+	uint64_t v = presence_version();
+	if (v != R.list_version) {
+		t.count = take_snapshot(&v);
+		R.list_version = v;
+		t.lists = true;
+	}
+	ws_foreach(tick_one, &t);
+}
+
+/* ---- setup ---- */
+
+int room_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why)
+{
+	char accept[32];
+	int status = ws_handshake_check(req, accept, why);
+	if (status)
+		return status;
+	struct evbuffer *held = http_detach(req->conn);
+	ws_accept(req, accept, held);
+	if (held)
+		evbuffer_free(held);
+	return 101;
+}
+
+void room_apply(const struct config *cfg)
+{
+	R.max_list = cfg->user_list_max;
+	R.register_timeout_ms = cfg->register_timeout_ms;
+	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,
+				 .max_outbound = (size_t)cfg->max_outbound_bytes,
+				 .heartbeat_ms = cfg->heartbeat_interval_ms,
+				 .register_timeout_ms = cfg->register_timeout_ms };
+	ws_apply_limits(&lim);
+}
+
+int room_setup(struct event_base *base, int slot, uint32_t generation, int master_pid, const struct config *cfg,
+	       struct rt_err *err)
+{
+	R.base = base;
+	R.slot = slot;
+	R.gen = generation;
+	ws_setup(base, &handlers, slot, generation);
+	room_apply(cfg);
+	if (bus_setup(base, slot, master_pid, bus_cb, err) != RT_OK)
+		return RT_ERR;
+	R.tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	struct timeval tv = { 0, LIST_TICK_MS * 1000 };
+	event_add(R.tick_ev, &tv);
+	return RT_OK;
+}

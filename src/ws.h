@@ -1,0 +1,71 @@
+/*
+ * ws.h: WebSocket connections of a worker: the RFC 6455 upgrade from a
+ * libevhtp request, framing through wslay on the connection's bufferevent,
+ * ping/pong and close codes, the outbound limit, and a table of this
+ * worker's connections by id. What the messages mean is room.c's business.
+ */
+#ifndef RT_WS_H
+#define RT_WS_H
+
+#include "rtftd.h"
+
+#include <evhtp.h>
+
+struct ws_conn;
+struct http_server;
+
+/* What room.c is told. Callbacks may call ws_send_* and ws_close on c; a
+ * connection is never freed inside its own callbacks. */
+struct ws_handlers {
+	void (*on_open)(struct ws_conn *c);
+	void (*on_text)(struct ws_conn *c, const char *msg, size_t len);
+	void (*on_binary)(struct ws_conn *c, const uint8_t *msg, size_t len);
+	/* the connection is going away (code sent or received); last call */
+	void (*on_close)(struct ws_conn *c, uint16_t code);
+};
+
+struct ws_limits {
+	uint64_t max_message; /* larger messages close with 1009 */
+	size_t max_outbound; /* bytes queued for a slow reader before it is closed (1008) */
+	int heartbeat_ms; /* server ping interval; two missed pongs close (1001) */
+	int register_timeout_ms; /* unused by ws.c; room.c applies it */
+};
+
+/* Once per worker. */
+void ws_setup(struct event_base *base, const struct ws_handlers *h, int slot, uint32_t generation);
+void ws_apply_limits(const struct ws_limits *lim);
+
+/* Whether req asks for a WebSocket (Upgrade: websocket). */
+bool ws_is_upgrade(evhtp_request_t *req);
+/* Checks the handshake: 0 when valid (accept[29] gets the
+ * Sec-WebSocket-Accept value), else the HTTP status to answer (400, 426)
+ * with *why set (and headers added to req for 426). */
+int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why);
+/* Takes the connection from libevhtp and answers 101. held: bytes the
+ * client sent after the request head (may be NULL); moved into the
+ * connection. Call only after ws_handshake_check returned 0. */
+struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held);
+
+/* Queue a text or binary message. RT_OK, or RT_ERR when the connection is
+ * closing or over its outbound limit (it is then closed with 1008). */
+int ws_send_text(struct ws_conn *c, const char *msg, size_t len);
+int ws_send_binary(struct ws_conn *c, const uint8_t *msg, size_t len);
+/* Start the close handshake with code and reason. */
+void ws_close(struct ws_conn *c, uint16_t code, const char *reason);
+/* Every open connection: close with code (1001 on stop, 1012 on drain). */
+void ws_close_all(uint16_t code, const char *reason);
+
+struct ws_conn *ws_find(uint64_t id);
+uint64_t ws_id(const struct ws_conn *c);
+void *ws_user(const struct ws_conn *c);
+void ws_set_user(struct ws_conn *c, void *user);
+size_t ws_outbound(const struct ws_conn *c);
+const char *ws_peer(const struct ws_conn *c); /* "ip:port" */
+int64_t ws_count(void);
+/* Calls fn for every open connection (fn must not close c). */
+void ws_foreach(void (*fn)(struct ws_conn *c, void *arg), void *arg);
+
+/* Valid UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+bool ws_utf8_valid(const uint8_t *p, size_t len);
+
+#endif
