@@ -14,6 +14,8 @@
 #include "log.h"
 #include "shm.h"
 #include "util.h"
+#include "presence.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -336,6 +338,60 @@ static void render(struct evbuffer *b)
 	help_type(b, "rtftd_process_cpu_seconds_total", "counter", "User and system CPU time of each rtftd process.");
 	evbuffer_add_buffer(b, cpu);
 	evbuffer_free(cpu);
+
+	/* WebSocket and protocol */
+	int64_t ws_open = 0, ws_reg = 0;
+	for (int i = 0; i < RT_MAX_SLOTS; i++)
+		if (slot_live(i) && M.agg.have[i] && M.agg.slot[i].pid == atomic_load(&rt_shm->slots[i].pid)) {
+			ws_open += M.agg.slot[i].ws_open;
+			ws_reg += M.agg.slot[i].ws_registered;
+		}
+	help_type(b, "rtftd_websocket_connections_open", "gauge", "WebSocket connections open on all workers.");
+	evbuffer_add_printf(b, "rtftd_websocket_connections_open %lld\n", (long long)ws_open);
+	help_type(b, "rtftd_websocket_connections_total", "counter", "WebSocket connections accepted.");
+	evbuffer_add_printf(b, "rtftd_websocket_connections_total %llu\n", (unsigned long long)tot.ws_accepted);
+	help_type(b, "rtftd_users_registered", "gauge", "Connections holding a name (from the workers' reports).");
+	evbuffer_add_printf(b, "rtftd_users_registered %lld\n", (long long)ws_reg);
+	help_type(b, "rtftd_presence_names", "gauge", "Names in the shared directory.");
+	evbuffer_add_printf(b, "rtftd_presence_names %zu\n", presence_count());
+	help_type(b, "rtftd_presence_repairs_total", "counter",
+		  "Times the name directory was repaired after a worker died holding its lock.");
+	evbuffer_add_printf(b, "rtftd_presence_repairs_total %llu\n", (unsigned long long)presence_repairs());
+	help_type(b, "rtftd_messages_received_total", "counter", "WebSocket messages from clients, by type.");
+	for (int t = 0; t < STATS_MSG_TYPES; t++)
+		if (tot.msgs_in[t])
+			evbuffer_add_printf(b, "rtftd_messages_received_total{type=\"%s\"} %llu\n",
+					    t ? proto_type_name((enum proto_type)t) : "invalid",
+					    (unsigned long long)tot.msgs_in[t]);
+	help_type(b, "rtftd_messages_relayed_total", "counter", "Messages forwarded to their recipient, by type.");
+	for (int t = 1; t < STATS_MSG_TYPES; t++)
+		if (tot.msgs_out[t])
+			evbuffer_add_printf(b, "rtftd_messages_relayed_total{type=\"%s\"} %llu\n",
+					    proto_type_name((enum proto_type)t), (unsigned long long)tot.msgs_out[t]);
+	help_type(b, "rtftd_messages_sent_total", "counter", "The server's own messages to clients (replies, lists).");
+	evbuffer_add_printf(b, "rtftd_messages_sent_total %llu\n", (unsigned long long)tot.replies_out);
+	help_type(b, "rtftd_relayed_bytes_total", "counter", "Bytes of relayed messages forwarded.");
+	evbuffer_add_printf(b, "rtftd_relayed_bytes_total %llu\n", (unsigned long long)tot.relayed_bytes);
+	help_type(b, "rtftd_client_errors_total", "counter", "ERROR and USERNAME_ERROR messages sent, by reason.");
+	for (int e = 0; e < ERR_COUNT; e++)
+		if (tot.errors[e])
+			evbuffer_add_printf(b, "rtftd_client_errors_total{reason=\"%s\"} %llu\n",
+					    stats_error_name((enum stats_error)e), (unsigned long long)tot.errors[e]);
+	help_type(b, "rtftd_websocket_closes_total", "counter", "WebSocket connections closed, by close code.");
+	for (int c = 0; c < STATS_NCLOSE; c++)
+		if (tot.closes[c]) {
+			int code = stats_close_code(c);
+			if (code)
+				evbuffer_add_printf(b, "rtftd_websocket_closes_total{code=\"%d\"} %llu\n", code,
+						    (unsigned long long)tot.closes[c]);
+			else
+				evbuffer_add_printf(b, "rtftd_websocket_closes_total{code=\"other\"} %llu\n",
+						    (unsigned long long)tot.closes[c]);
+		}
+	help_type(b, "rtftd_bus_frames_sent_total", "counter", "Frames sent to other workers (cross-worker relays).");
+	evbuffer_add_printf(b, "rtftd_bus_frames_sent_total %llu\n", (unsigned long long)tot.bus_frames_out);
+	help_type(b, "rtftd_bus_frames_received_total", "counter", "Frames received from other workers.");
+	evbuffer_add_printf(b, "rtftd_bus_frames_received_total %llu\n", (unsigned long long)tot.bus_frames_in);
 
 	help_type(b, "rtftd_stats_records_total", "counter", "Stats records received from workers.");
 	evbuffer_add_printf(b, "rtftd_stats_records_total %llu\n", (unsigned long long)M.agg.records);

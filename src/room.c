@@ -16,6 +16,7 @@
 #include "log.h"
 #include "presence.h"
 #include "proto.h"
+#include "stats.h"
 #include "util.h"
 #include "ws.h"
 
@@ -53,7 +54,7 @@ static struct {
 	char *buf; /* scratch for outgoing messages */
 	size_t buf_cap;
 	struct event *tick_ev;
-	uint64_t relayed, relay_bytes;
+	int64_t registered; /* users of this worker with a name */
 } R;
 
 /* ---- sending ---- */
@@ -69,13 +70,15 @@ static char *scratch(size_t need)
 
 static void send_text(struct user *u, const char *msg, size_t len)
 {
+	rt_stats.replies_out++;
 	if (ws_send_text(u->c, msg, len) == RT_AGAIN)
 		/* our own reply does not fit: this client is not reading */
 		ws_close(u->c, 1008, "outbound limit reached: the client is not reading");
 }
 
-static void send_error(struct user *u, const char *message)
+static void send_error(struct user *u, enum stats_error why, const char *message)
 {
+	rt_stats.errors[why]++;
 	char out[1024];
 	size_t n = proto_format_error(out, sizeof out, message);
 	if (n < sizeof out)
@@ -92,10 +95,10 @@ static uint64_t name_hash(const char *s)
 	return h | 1; /* never 0, the empty entry */
 }
 
-static bool notice_due(struct user *u, const char *name)
+static bool notice_due(struct user *u, const char *name, enum stats_error why)
 {
 	int64_t now = time_mono_ms();
-	uint64_t h = name_hash(name);
+	uint64_t h = name_hash(name) ^ ((uint64_t)why << 56); /* per recipient and reason */
 	struct notice *oldest = &u->notices[0];
 	for (int i = 0; i < NOTICES; i++) {
 		struct notice *n = &u->notices[i];
@@ -115,23 +118,23 @@ static bool notice_due(struct user *u, const char *name)
 
 static void tell_not_online(struct user *u, const char *name)
 {
-	if (!notice_due(u, name))
+	if (!notice_due(u, name, ERR_NOT_ONLINE))
 		return;
 	char esc[PRESENCE_NAME_MAX * 6 + 1];
 	proto_escape_string(name, esc, sizeof esc);
 	char msg[sizeof esc + 32];
 	snprintf(msg, sizeof msg, "%s is not online", name);
-	send_error(u, msg);
+	send_error(u, ERR_NOT_ONLINE, msg);
 }
 
 static void tell_slow(struct user *u, const char *name)
 {
-	if (!notice_due(u, name))
+	if (!notice_due(u, name, ERR_SLOW_RECIPIENT))
 		return;
 	char msg[PRESENCE_NAME_MAX + 96];
 	snprintf(msg, sizeof msg, "%s is not keeping up: a message to them was not delivered, send it again later",
 		 name);
-	send_error(u, msg);
+	send_error(u, ERR_SLOW_RECIPIENT, msg);
 }
 
 /* ---- names ---- */
@@ -184,19 +187,32 @@ static void send_user_list(struct user *u, size_t count)
 		send_text(u, out, n);
 }
 
-static void on_set_username(struct user *u, const struct proto_msg *m)
+static void on_set_username(struct user *u, const struct proto_msg *m, const char *buf)
 {
 	char name[PROTO_NAME_MAX + 1];
 	snprintf(name, sizeof name, "%s", m->username);
 	str_trim(name);
-	const char *why;
-	if (m->username_too_long)
-		why = "Username must be at most 32 characters";
-	else if (strlen(m->username) != m->username_len)
+	const char *why = NULL;
+	if (m->username_too_long) {
+		/* white space around a name is trimmed whatever its length: look
+		 * at the raw text, which is the value when it has no escapes */
+		const char *raw = buf + m->username_raw.off;
+		size_t len = m->username_raw.len;
+		while (len > 0 && (*raw == ' ' || *raw == '\t'))
+			raw++, len--;
+		while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
+			len--;
+		if (len > 32 || memchr(raw, '\\', len))
+			why = "Username must be at most 32 characters";
+		else
+			snprintf(name, sizeof name, "%.*s", (int)len, raw);
+	} else if (strlen(m->username) != m->username_len) {
 		why = "Username may contain only letters, digits, _, - and ."; /* a \u0000 inside */
-	else
+	}
+	if (!why)
 		why = name_problem(name);
 	if (why) {
+		rt_stats.errors[ERR_USERNAME_INVALID]++;
 		char out[512];
 		size_t n = proto_format_username_error(out, sizeof out, why);
 		send_text(u, out, n);
@@ -204,6 +220,7 @@ static void on_set_username(struct user *u, const struct proto_msg *m)
 	}
 	int rc = presence_claim(name, R.slot, R.gen, ws_id(u->c), u->name[0] ? u->name : NULL);
 	if (rc == PRESENCE_TAKEN || rc == PRESENCE_FULL || rc == RT_ERR) {
+		rt_stats.errors[ERR_USERNAME_TAKEN]++;
 		char out[512];
 		size_t n = proto_format_username_error(out, sizeof out,
 						       rc == PRESENCE_TAKEN ? "Username already taken"
@@ -212,6 +229,8 @@ static void on_set_username(struct user *u, const struct proto_msg *m)
 		send_text(u, out, n);
 		return;
 	}
+	if (!u->name[0])
+		R.registered++;
 	if (strcmp(u->name, name) != 0)
 		log_debug("websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
 	memcpy(u->name, name, strlen(name) + 1); /* valid: at most 32 bytes */
@@ -243,7 +262,7 @@ static size_t assemble(const struct proto_slice *sl, size_t ns, char **out)
 static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 {
 	if (!u->name[0]) {
-		send_error(u, "Set a username before sending messages");
+		send_error(u, ERR_NOT_REGISTERED, "Set a username before sending messages");
 		return;
 	}
 	if (m->recipient_too_long || strlen(m->recipient) != m->recipient_len || name_problem(m->recipient)) {
@@ -272,8 +291,8 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 		if (rc == RT_AGAIN)
 			tell_slow(u, m->recipient);
 		else if (rc == RT_OK) {
-			R.relayed++;
-			R.relay_bytes += len;
+			rt_stats.msgs_out[m->type]++;
+			rt_stats.relayed_bytes += len;
 		}
 		return;
 	}
@@ -289,12 +308,17 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 		iov[i + 2].iov_len = sl[i].len;
 	}
 	int rc = bus_send(slot, BUS_DELIVER, ws_id(u->c), conn, iov, (int)ns + 2);
-	if (rc == RT_AGAIN)
+	if (rc == RT_AGAIN) {
 		tell_slow(u, m->recipient);
-	else if (rc != RT_OK)
+	} else if (rc != RT_OK) {
 		tell_not_online(u, m->recipient);
-	else
-		R.relayed++;
+	} else {
+		/* counted where it is sent; the receiving worker may still
+		 * bounce it, which its sender then hears about */
+		rt_stats.msgs_out[m->type]++;
+		for (size_t i = 0; i < ns; i++)
+			rt_stats.relayed_bytes += sl[i].len;
+	}
 }
 
 static void bus_cb(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn, const char *payload,
@@ -318,8 +342,6 @@ static void bus_cb(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t
 		if (rc == RT_AGAIN) {
 			if (bus_send(src_slot, BUS_SLOW, dst_conn, src_conn, &iov, 1) != RT_OK)
 				log_debug("bus: cannot report a slow reader to worker %d", src_slot);
-		} else if (rc == RT_OK) {
-			R.relay_bytes += len - 1 - nl;
 		}
 		return;
 	}
@@ -341,6 +363,8 @@ static void on_open(struct ws_conn *c)
 	u->c = c;
 	u->opened_ms = time_mono_ms();
 	ws_set_user(c, u);
+	rt_stats.ws_accepted++;
+	log_info("websocket %llu from %s opened", (unsigned long long)ws_id(c), ws_peer(c));
 }
 
 static void on_text(struct ws_conn *c, const char *msg, size_t len)
@@ -349,12 +373,15 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 	struct proto_msg m;
 	struct rt_err err;
 	if (proto_parse(msg, len, &m, &err) != RT_OK) {
-		send_error(u, err.msg);
+		rt_stats.msgs_in[0]++;
+		send_error(u, m.is_json ? ERR_BAD_MESSAGE : ERR_INVALID_FORMAT, err.msg);
 		return;
 	}
+	if ((unsigned)m.type < STATS_MSG_TYPES)
+		rt_stats.msgs_in[m.type]++;
 	switch (m.type) {
 	case PROTO_SET_USERNAME:
-		on_set_username(u, &m);
+		on_set_username(u, &m, msg);
 		break;
 	case PROTO_GET_USERS: {
 		size_t count = take_snapshot(NULL);
@@ -376,7 +403,7 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 
 static void on_binary(struct ws_conn *c, const uint8_t *msg, size_t len)
 {
-	send_error(ws_user(c), "binary messages are not part of protocol v1");
+	send_error(ws_user(c), ERR_BINARY, "binary messages are not part of protocol v1");
 }
 
 static void on_close(struct ws_conn *c, uint16_t code)
@@ -384,8 +411,11 @@ static void on_close(struct ws_conn *c, uint16_t code)
 	struct user *u = ws_user(c);
 	if (!u)
 		return;
-	if (u->name[0])
+	rt_stats.closes[stats_close_index(code)]++;
+	if (u->name[0]) {
 		(void)presence_release(u->name, R.slot, R.gen, ws_id(c));
+		R.registered--;
+	}
 	log_info("websocket %llu from %s%s%s closed with %u after %lld ms", (unsigned long long)ws_id(c), ws_peer(c),
 		 u->name[0] ? " as " : "", u->name, code, (long long)(time_mono_ms() - u->opened_ms));
 	ws_set_user(c, NULL);
@@ -420,6 +450,10 @@ static void tick_one(struct ws_conn *c, void *arg)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tick_ctx t = { .now = time_mono_ms() };
+	rt_stats.ws_open = ws_count();
+	rt_stats.ws_registered = R.registered;
+	rt_stats.bus_frames_in = bus_frames_in;
+	rt_stats.bus_frames_out = bus_frames_out;
 	uint64_t v = presence_version();
 	if (v != R.list_version) {
 		t.count = take_snapshot(&v);

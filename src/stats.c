@@ -24,6 +24,29 @@ static const char *route_names[ROUTE_COUNT] = { "/", "/healthz", "/readyz", "/ap
 
 struct stats_record rt_stats;
 
+static const int close_codes[] = STATS_CLOSE_CODES;
+_Static_assert(RT_ARRAY_LEN(close_codes) + 1 == STATS_NCLOSE, "STATS_NCLOSE");
+static const char *error_names[ERR_COUNT] = { "invalid_format", "bad_message", "not_registered", "not_online",
+					      "slow_recipient", "binary", "username_invalid", "username_taken" };
+
+const char *stats_error_name(enum stats_error e)
+{
+	return (unsigned)e < ERR_COUNT ? error_names[e] : "?";
+}
+
+int stats_close_index(int code)
+{
+	for (size_t i = 0; i < RT_ARRAY_LEN(close_codes); i++)
+		if (close_codes[i] == code)
+			return (int)i;
+	return STATS_NCLOSE - 1;
+}
+
+int stats_close_code(int idx)
+{
+	return idx >= 0 && idx < (int)RT_ARRAY_LEN(close_codes) ? close_codes[idx] : 0;
+}
+
 const char *stats_route_name(enum stats_route r)
 {
 	return (unsigned)r < ROUTE_COUNT ? route_names[r] : "?";
@@ -68,6 +91,19 @@ void stats_fold(struct stats_record *dst, const struct stats_record *src)
 	for (int b = 0; b < DB_HIST_BUCKETS; b++)
 		dst->db.hist[b] += src->db.hist[b];
 	dst->db.sum_seconds += src->db.sum_seconds;
+	dst->ws_accepted += src->ws_accepted;
+	for (int i = 0; i < STATS_MSG_TYPES; i++) {
+		dst->msgs_in[i] += src->msgs_in[i];
+		dst->msgs_out[i] += src->msgs_out[i];
+	}
+	dst->replies_out += src->replies_out;
+	dst->relayed_bytes += src->relayed_bytes;
+	for (int i = 0; i < ERR_COUNT; i++)
+		dst->errors[i] += src->errors[i];
+	for (int i = 0; i < STATS_NCLOSE; i++)
+		dst->closes[i] += src->closes[i];
+	dst->bus_frames_out += src->bus_frames_out;
+	dst->bus_frames_in += src->bus_frames_in;
 }
 
 void stats_worker_init(int slot, uint32_t generation)

@@ -33,8 +33,26 @@ extern const double stats_http_bounds[STATS_HTTP_BUCKETS - 1];
 #define STATS_LAG_BUCKETS 9
 extern const double stats_lag_bounds[STATS_LAG_BUCKETS - 1];
 
+/* WebSocket messages by type, in and out (index: enum proto_type) */
+#define STATS_MSG_TYPES 10
+/* why a client got an ERROR or USERNAME_ERROR */
+enum stats_error {
+	ERR_INVALID_FORMAT = 0, /* not JSON */
+	ERR_BAD_MESSAGE, /* JSON, but a field is wrong */
+	ERR_NOT_REGISTERED,
+	ERR_NOT_ONLINE,
+	ERR_SLOW_RECIPIENT,
+	ERR_BINARY,
+	ERR_USERNAME_INVALID,
+	ERR_USERNAME_TAKEN,
+	ERR_COUNT
+};
+/* close codes counted one by one; anything else is "other" */
+#define STATS_CLOSE_CODES {1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1012}
+#define STATS_NCLOSE 11
+
 #define STATS_MAGIC 0x52545354u
-#define STATS_VERSION 1
+#define STATS_VERSION 2
 
 struct stats_record {
 	uint32_t magic;
@@ -53,6 +71,18 @@ struct stats_record {
 	double lag_sum;
 	double lag_max_recent; /* worst lag since the previous record, seconds */
 	struct db_stats db;
+
+	/* WebSocket and protocol */
+	int64_t ws_open;
+	int64_t ws_registered;
+	uint64_t ws_accepted;
+	uint64_t msgs_in[STATS_MSG_TYPES];
+	uint64_t msgs_out[STATS_MSG_TYPES]; /* relayed messages delivered, by type */
+	uint64_t replies_out; /* the server's own messages sent */
+	uint64_t relayed_bytes;
+	uint64_t errors[ERR_COUNT];
+	uint64_t closes[STATS_NCLOSE];
+	uint64_t bus_frames_out, bus_frames_in;
 };
 
 const char *stats_route_name(enum stats_route r);
@@ -62,6 +92,10 @@ int stats_status_index(int status);
 int stats_status_code(int idx);
 /* Index of the histogram bucket for v given n-1 upper bounds. */
 int stats_bucket(const double *bounds, int nbuckets, double v);
+
+const char *stats_error_name(enum stats_error e);
+int stats_close_index(int code);
+int stats_close_code(int idx); /* 0 for "other" */
 
 /* Adds every counter of src into dst (gauges are not added). */
 void stats_fold(struct stats_record *dst, const struct stats_record *src);

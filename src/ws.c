@@ -45,6 +45,7 @@ struct ws_conn {
 	bool fatal; /* wslay gave up on the input: a close frame was written by hand */
 	int64_t opened_ms;
 	int64_t last_seen_ms; /* any frame from the peer */
+	int64_t last_ping_ms;
 	int64_t close_deadline_ms;
 	size_t queued; /* bytes queued in wslay, not yet in the bufferevent */
 	void *user;
@@ -348,6 +349,7 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 	case WSLAY_CONNECTION_CLOSE:
 		c->close_code = arg->status_code ? arg->status_code : 1005;
 		c->state = WS_CLOSING; /* wslay has queued the reply */
+		c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
 		break;
 	default:
 		break; /* ping (answered by wslay) and pong: liveness only */
@@ -551,7 +553,6 @@ struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuf
 		evbuffer_add_printf(out, "X-RTFT-Worker: %d\r\n", WS.slot);
 	evbuffer_add_printf(out, "\r\n");
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	log_debug("websocket %llu from %s opened", (unsigned long long)c->id, c->peer);
 	if (WS.h->on_open)
 		WS.h->on_open(c);
 	/* libevhtp drains the request from the input when we return: anything
@@ -635,7 +636,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 			ws_close(c, 1001, "no answer to ping");
 			continue;
 		}
-		if (now - c->last_seen_ms >= hb - 50) {
+		if (now - c->last_seen_ms >= hb && now - c->last_ping_ms >= hb) {
+			c->last_ping_ms = now;
 			struct wslay_event_msg m = { WSLAY_PING, NULL, 0 };
 			if (wslay_event_queue_msg(c->ctx, &m) == 0)
 				flush(c);
@@ -647,7 +649,12 @@ void ws_apply_limits(const struct ws_limits *lim)
 {
 	WS.lim = *lim;
 	if (WS.tick_ev) {
-		int ms = lim->heartbeat_ms / 2 > 50 ? lim->heartbeat_ms / 2 : 50;
+		/* often enough for close deadlines, pings go by last_seen_ms */
+		int ms = lim->heartbeat_ms / 2;
+		if (ms > 250)
+			ms = 250;
+		if (ms < 50)
+			ms = 50;
 		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 		event_add(WS.tick_ev, &tv);
 	}
