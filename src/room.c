@@ -120,9 +120,7 @@ static void tell_not_online(struct user *u, const char *name)
 {
 	if (!notice_due(u, name, ERR_NOT_ONLINE))
 		return;
-	char esc[PRESENCE_NAME_MAX * 6 + 1];
-	proto_escape_string(name, esc, sizeof esc);
-	char msg[sizeof esc + 32];
+	char msg[PROTO_NAME_MAX + 32]; /* the ERROR builder escapes it */
 	snprintf(msg, sizeof msg, "%s is not online", name);
 	send_error(u, ERR_NOT_ONLINE, msg);
 }

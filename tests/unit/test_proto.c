@@ -792,7 +792,7 @@ static void test_big_chunk(void)
 	free(out);
 
 	/* Speed, for the record (one message is about 0.9 MiB). */
-	int iters = 200;
+	int iters = 50; /* kept small: CI also runs this under valgrind */
 	double t0 = now_s();
 	for (int i = 0; i < iters; i++)
 		if (proto_parse(p, b.len, &m, &err) != RT_OK)
@@ -801,9 +801,8 @@ static void test_big_chunk(void)
 	printf("# proto_parse: %.1f MB/s, %.3f ms per %zu-byte chunk\n", (double)b.len * iters / dt / 1e6,
 	       dt / iters * 1e3, b.len);
 	t0 = now_s();
-	for (int i = 0; i < 3; i++)
-		json_object_put(strict_parse(b.p));
-	printf("# json-c, for comparison: %.3f ms per chunk\n", (now_s() - t0) / 3 * 1e3);
+	json_object_put(strict_parse(b.p));
+	printf("# json-c, for comparison: %.3f ms per chunk\n", (now_s() - t0) * 1e3);
 	free(p);
 
 	b.len = 0;
