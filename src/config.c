@@ -30,6 +30,7 @@ enum ktype {
 	KT_HTTPURL,
 	KT_ENV,
 	KT_SECRET,
+	KT_BOOL,
 };
 
 struct key {
@@ -84,6 +85,7 @@ static const struct key keys[] = {
 	{ "register_timeout_ms", KT_INT, F(register_timeout_ms), "60000", 100, 3600000, true,
 	  "an integer from 100 to 3600000 (milliseconds)" },
 	{ "user_list_max", KT_INT, F(user_list_max), "1000", 1, 100000, true, "an integer from 1 to 100000" },
+	{ "store_file_names", KT_BOOL, F(store_file_names), "false", 0, 0, true, "true or false" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))
@@ -349,6 +351,15 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 			while (len > 0 && val[len - 1] == '/')
 				val[--len] = '\0';
 			str_replace((char **)field, val);
+			rc = RT_OK;
+		}
+		break;
+	case KT_BOOL:
+		if (str_ieq(val, "true") || str_ieq(val, "yes") || str_ieq(val, "on") || strcmp(val, "1") == 0) {
+			*(bool *)field = true;
+			rc = RT_OK;
+		} else if (str_ieq(val, "false") || str_ieq(val, "no") || str_ieq(val, "off") || strcmp(val, "0") == 0) {
+			*(bool *)field = false;
 			rc = RT_OK;
 		}
 		break;
@@ -660,6 +671,8 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 		return xstrdup(*(char *const *)field);
 	case KT_ADDR:
 		return xstrdup(**(char *const *)field ? *(char *const *)field : "off");
+	case KT_BOOL:
+		return xstrdup(*(const bool *)field ? "true" : "false");
 	default:
 		return xstrdup(*(char *const *)field);
 	}

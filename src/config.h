@@ -44,6 +44,7 @@ struct config {
 	int heartbeat_interval_ms;
 	int register_timeout_ms;
 	int user_list_max;
+	bool store_file_names;
 
 	/* where each key's value came from, indexed like the key table */
 	char *source[CONFIG_MAX_KEYS];

@@ -393,6 +393,27 @@ static void render(struct evbuffer *b)
 	help_type(b, "rtftd_bus_frames_received_total", "counter", "Frames received from other workers.");
 	evbuffer_add_printf(b, "rtftd_bus_frames_received_total %llu\n", (unsigned long long)tot.bus_frames_in);
 
+	static const char *modes[2] = { "webrtc", "websocket" };
+	static const char *outcomes[3] = { "unknown", "completed", "failed" };
+	help_type(b, "rtftd_transfers_started_total", "counter", "File offers (FILE_METADATA) forwarded, by mode.");
+	for (int m = 0; m < 2; m++)
+		evbuffer_add_printf(b, "rtftd_transfers_started_total{mode=\"%s\"} %llu\n", modes[m],
+				    (unsigned long long)tot.transfers_started[m]);
+	help_type(b, "rtftd_transfers_ended_total", "counter",
+		  "Transfers ended, by mode and outcome (unknown: peer to peer, sender left without FILE_COMPLETE).");
+	for (int m = 0; m < 2; m++)
+		for (int o = 0; o < 3; o++)
+			if (tot.transfers[m][o])
+				evbuffer_add_printf(b, "rtftd_transfers_ended_total{mode=\"%s\",outcome=\"%s\"} %llu\n",
+						    modes[m], outcomes[o], (unsigned long long)tot.transfers[m][o]);
+	help_type(b, "rtftd_transfer_records_written_total", "counter", "Transfer record events written to the database.");
+	evbuffer_add_printf(b, "rtftd_transfer_records_written_total %llu\n",
+			    (unsigned long long)tot.transfer_records_written);
+	help_type(b, "rtftd_transfer_records_dropped_total", "counter",
+		  "Transfer record events not written (queue full or database error).");
+	evbuffer_add_printf(b, "rtftd_transfer_records_dropped_total %llu\n",
+			    (unsigned long long)tot.transfer_records_dropped);
+
 	help_type(b, "rtftd_stats_records_total", "counter", "Stats records received from workers.");
 	evbuffer_add_printf(b, "rtftd_stats_records_total %llu\n", (unsigned long long)M.agg.records);
 	help_type(b, "rtftd_stats_records_rejected_total", "counter", "Stats datagrams refused as malformed or late.");

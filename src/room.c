@@ -17,6 +17,7 @@
 #include "presence.h"
 #include "proto.h"
 #include "stats.h"
+#include "transfers.h"
 #include "util.h"
 #include "ws.h"
 
@@ -34,11 +35,23 @@ struct notice {
 	int64_t at_ms;
 };
 
+/* A file this user is sending, from FILE_METADATA to FILE_COMPLETE. */
+#define USER_TRANSFERS 16
+struct xfer {
+	bool used;
+	char uid[33];
+	char recipient[PRESENCE_NAME_MAX + 1];
+	uint64_t name_hash; /* of the file name: matched by FILE_CHUNK and FILE_COMPLETE */
+	bool relayed; /* websocket mode: the bytes go through us */
+	uint64_t bytes;
+};
+
 struct user {
 	struct ws_conn *c;
 	char name[PRESENCE_NAME_MAX + 1]; /* "" until registered */
 	int64_t opened_ms;
 	struct notice notices[NOTICES];
+	struct xfer xfers[USER_TRANSFERS];
 };
 
 static struct {
@@ -55,6 +68,7 @@ static struct {
 	size_t buf_cap;
 	struct event *tick_ev;
 	int64_t registered; /* users of this worker with a name */
+	bool store_file_names;
 } R;
 
 /* ---- sending ---- */
@@ -116,8 +130,11 @@ static bool notice_due(struct user *u, const char *name, enum stats_error why)
 	return true;
 }
 
+static void xfer_fail_to(struct user *u, const char *recipient, const char *reason);
+
 static void tell_not_online(struct user *u, const char *name)
 {
+	xfer_fail_to(u, name, "recipient not online");
 	if (!notice_due(u, name, ERR_NOT_ONLINE))
 		return;
 	char msg[PROTO_NAME_MAX + 32]; /* the ERROR builder escapes it */
@@ -133,6 +150,79 @@ static void tell_slow(struct user *u, const char *name)
 	snprintf(msg, sizeof msg, "%s is not keeping up: a message to them was not delivered, send it again later",
 		 name);
 	send_error(u, ERR_SLOW_RECIPIENT, msg);
+}
+
+/* ---- transfer records ---- */
+
+static struct xfer *xfer_find(struct user *u, const char *recipient, uint64_t file_hash)
+{
+	for (int i = 0; i < USER_TRANSFERS; i++) {
+		struct xfer *x = &u->xfers[i];
+		if (x->used && x->name_hash == file_hash && strcmp(x->recipient, recipient) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+static void xfer_end(struct xfer *x, enum transfer_status st, const char *reason)
+{
+	rt_stats.transfers[x->relayed ? 1 : 0][st]++;
+	transfers_close(x->uid, st, x->bytes, reason);
+	x->used = false;
+}
+
+/* FILE_METADATA was forwarded: a new record. */
+static void xfer_start(struct user *u, const struct proto_msg *m)
+{
+	uint64_t fh = name_hash(m->file_name);
+	struct xfer *x = xfer_find(u, m->recipient, fh);
+	if (x)
+		xfer_end(x, TRANSFER_FAILED, "offered again");
+	for (int i = 0; i < USER_TRANSFERS && !x; i++)
+		if (!u->xfers[i].used)
+			x = &u->xfers[i];
+	if (!x) {
+		/* the oldest slot goes: a client offering this many files at
+		 * once is not waiting for all of them */
+		x = &u->xfers[0];
+		xfer_end(x, TRANSFER_FAILED, "too many transfers at once");
+	}
+	memset(x, 0, sizeof *x);
+	x->used = true;
+	rand_hex(x->uid, sizeof x->uid, 16);
+	snprintf(x->recipient, sizeof x->recipient, "%.*s", PRESENCE_NAME_MAX, m->recipient);
+	x->name_hash = fh;
+	x->relayed = m->transfer_mode != PROTO_MODE_WEBRTC;
+	rt_stats.transfers_started[x->relayed ? 1 : 0]++;
+	transfers_open(x->uid, u->name, m->recipient, R.store_file_names ? m->file_name : NULL, m->file_size,
+		       m->has_file_type ? m->file_type : NULL, x->relayed ? "websocket" : "webrtc");
+}
+
+/* After a relayed message was accepted for delivery. */
+static void xfer_note(struct user *u, const struct proto_msg *m)
+{
+	if (m->type == PROTO_FILE_METADATA) {
+		xfer_start(u, m);
+		return;
+	}
+	if (m->type != PROTO_FILE_CHUNK && m->type != PROTO_FILE_COMPLETE)
+		return;
+	struct xfer *x = xfer_find(u, m->recipient, name_hash(m->file_name));
+	if (!x)
+		return;
+	if (m->type == PROTO_FILE_CHUNK)
+		x->bytes += m->data_len;
+	else
+		xfer_end(x, TRANSFER_COMPLETED, NULL);
+}
+
+/* The recipient could not be reached: the transfers relayed to it failed
+ * (a peer to peer one may go on over its data channel). */
+static void xfer_fail_to(struct user *u, const char *recipient, const char *reason)
+{
+	for (int i = 0; i < USER_TRANSFERS; i++)
+		if (u->xfers[i].used && u->xfers[i].relayed && strcmp(u->xfers[i].recipient, recipient) == 0)
+			xfer_end(&u->xfers[i], TRANSFER_FAILED, reason);
 }
 
 /* ---- names ---- */
@@ -291,6 +381,7 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 		else if (rc == RT_OK) {
 			rt_stats.msgs_out[m->type]++;
 			rt_stats.relayed_bytes += len;
+			xfer_note(u, m);
 		}
 		return;
 	}
@@ -316,6 +407,7 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 		rt_stats.msgs_out[m->type]++;
 		for (size_t i = 0; i < ns; i++)
 			rt_stats.relayed_bytes += sl[i].len;
+		xfer_note(u, m);
 	}
 }
 
@@ -410,6 +502,16 @@ static void on_close(struct ws_conn *c, uint16_t code)
 	if (!u)
 		return;
 	rt_stats.closes[stats_close_index(code)]++;
+	for (int i = 0; i < USER_TRANSFERS; i++)
+		if (u->xfers[i].used) {
+			/* a relayed transfer cut off is a failure; for a peer to peer
+			 * one the server never learns the outcome: it stays active
+			 * with the time the sender left */
+			if (u->xfers[i].relayed)
+				xfer_end(&u->xfers[i], TRANSFER_FAILED, "sender disconnected");
+			else
+				xfer_end(&u->xfers[i], TRANSFER_ACTIVE, "sender disconnected");
+		}
 	if (u->name[0]) {
 		(void)presence_release(u->name, R.slot, R.gen, ws_id(c));
 		R.registered--;
@@ -452,6 +554,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	rt_stats.ws_registered = R.registered;
 	rt_stats.bus_frames_in = bus_frames_in;
 	rt_stats.bus_frames_out = bus_frames_out;
+	rt_stats.transfer_records_written = __atomic_load_n(&transfers_written, __ATOMIC_RELAXED);
+	rt_stats.transfer_records_dropped = __atomic_load_n(&transfers_dropped, __ATOMIC_RELAXED);
 	uint64_t v = presence_version();
 	if (v != R.list_version) {
 		t.count = take_snapshot(&v);
@@ -478,6 +582,7 @@ int room_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why
 
 void room_apply(const struct config *cfg)
 {
+	R.store_file_names = cfg->store_file_names;
 	R.max_list = cfg->user_list_max;
 	R.register_timeout_ms = cfg->register_timeout_ms;
 	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,
@@ -496,6 +601,8 @@ int room_setup(struct event_base *base, int slot, uint32_t generation, int maste
 	ws_setup(base, &handlers, slot, generation);
 	room_apply(cfg);
 	if (bus_setup(base, slot, master_pid, bus_cb, err) != RT_OK)
+		return RT_ERR;
+	if (transfers_setup(cfg, slot, err) != RT_OK)
 		return RT_ERR;
 	R.tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	struct timeval tv = { 0, LIST_TICK_MS * 1000 };

@@ -104,6 +104,13 @@ void stats_fold(struct stats_record *dst, const struct stats_record *src)
 		dst->closes[i] += src->closes[i];
 	dst->bus_frames_out += src->bus_frames_out;
 	dst->bus_frames_in += src->bus_frames_in;
+	for (int m = 0; m < 2; m++) {
+		dst->transfers_started[m] += src->transfers_started[m];
+		for (int o = 0; o < 3; o++)
+			dst->transfers[m][o] += src->transfers[m][o];
+	}
+	dst->transfer_records_written += src->transfer_records_written;
+	dst->transfer_records_dropped += src->transfer_records_dropped;
 }
 
 void stats_worker_init(int slot, uint32_t generation)

@@ -52,7 +52,7 @@ enum stats_error {
 #define STATS_NCLOSE 11
 
 #define STATS_MAGIC 0x52545354u
-#define STATS_VERSION 2
+#define STATS_VERSION 3
 
 struct stats_record {
 	uint32_t magic;
@@ -83,6 +83,9 @@ struct stats_record {
 	uint64_t errors[ERR_COUNT];
 	uint64_t closes[STATS_NCLOSE];
 	uint64_t bus_frames_out, bus_frames_in;
+	uint64_t transfers[2][3]; /* [webrtc, websocket][active (outcome unknown), completed, failed] at their end */
+	uint64_t transfers_started[2];
+	uint64_t transfer_records_written, transfer_records_dropped;
 };
 
 const char *stats_route_name(enum stats_route r);

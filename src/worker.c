@@ -13,6 +13,7 @@
 #include "http.h"
 #include "log.h"
 #include "room.h"
+#include "transfers.h"
 #include "ws.h"
 #include "shm.h"
 #include "stats.h"
@@ -276,6 +277,7 @@ void worker_main(struct worker_args *a)
 	log_debug("serving on fd %d (generation %u)", a->listen_fd, a->generation);
 	event_base_dispatch(W.base);
 
+	transfers_shutdown(); /* writes what is queued */
 	/* final stats so the metrics child counts our last requests */
 	if (a->stats_fd >= 0 && stats_send(a->stats_fd) != RT_OK)
 		log_debug("final stats record not sent");

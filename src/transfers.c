@@ -1,0 +1,218 @@
+/*
+ * transfers.c: the transfer record writer of a worker (see transfers.h).
+ * Owns: the event queue (a mutex and a condition variable shared with one
+ * writer thread), the thread's database handle, batching.
+ * Must not: block the event loop (the loop holds the mutex only to append),
+ * or store file names unless store_file_names is set (the caller passes
+ * NULL then).
+ */
+#include "autoconf.h"
+#include "transfers.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define QUEUE_MAX 65536 /* events waiting; beyond it they are counted as dropped */
+#define BATCH_MS 250
+
+struct tevent {
+	bool open;
+	char uid[40];
+	char sender[33], recipient[33];
+	char *file_name; /* owned */
+	char file_type[128];
+	char mode[16];
+	uint64_t size, bytes;
+	int status;
+	char reason[96];
+	int64_t at_ms; /* wall clock */
+	struct tevent *next;
+};
+
+uint64_t transfers_written, transfers_dropped, transfers_db_errors;
+
+static struct {
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	struct tevent *head, *tail;
+	size_t queued;
+	char *url;
+	char sslmode[16];
+	int slot;
+} T = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void push(struct tevent *e)
+{
+	pthread_mutex_lock(&T.lock);
+	if (!T.running || T.queued >= QUEUE_MAX) {
+		pthread_mutex_unlock(&T.lock);
+		__atomic_add_fetch(&transfers_dropped, 1, __ATOMIC_RELAXED);
+		free(e->file_name);
+		free(e);
+		return;
+	}
+	if (T.tail)
+		T.tail->next = e;
+	else
+		T.head = e;
+	T.tail = e;
+	T.queued++;
+	pthread_mutex_unlock(&T.lock);
+}
+
+void transfers_open(const char *uid, const char *sender, const char *recipient, const char *file_name,
+		    uint64_t size, const char *file_type, const char *mode)
+{
+	struct tevent *e = xcalloc(1, sizeof *e);
+	e->open = true;
+	snprintf(e->uid, sizeof e->uid, "%s", uid);
+	snprintf(e->sender, sizeof e->sender, "%s", sender);
+	snprintf(e->recipient, sizeof e->recipient, "%s", recipient);
+	e->file_name = file_name ? xstrdup(file_name) : NULL;
+	snprintf(e->file_type, sizeof e->file_type, "%s", file_type ? file_type : "");
+	snprintf(e->mode, sizeof e->mode, "%s", mode);
+	e->size = size;
+	e->at_ms = time_wall_ms();
+	push(e);
+}
+
+void transfers_close(const char *uid, enum transfer_status status, uint64_t bytes, const char *reason)
+{
+	struct tevent *e = xcalloc(1, sizeof *e);
+	snprintf(e->uid, sizeof e->uid, "%s", uid);
+	e->status = status;
+	e->bytes = bytes;
+	snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+	e->at_ms = time_wall_ms();
+	push(e);
+}
+
+static const char *status_name(int s)
+{
+	return s == TRANSFER_COMPLETED ? "completed" : s == TRANSFER_FAILED ? "failed" : "active";
+}
+
+static int write_one(struct db *db, bool pg, const struct tevent *e, struct rt_err *err)
+{
+	char at[32], size[32], bytes[32], worker[16];
+	snprintf(at, sizeof at, "%lld", (long long)e->at_ms);
+	snprintf(size, sizeof size, "%llu", (unsigned long long)e->size);
+	snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
+	snprintf(worker, sizeof worker, "%d", T.slot);
+	if (e->open) {
+		const char *p[] = { e->uid, e->sender, e->recipient, e->file_name, size,
+				    e->file_type[0] ? e->file_type : NULL, e->mode, worker, at };
+		const char *sql =
+			pg ? "INSERT INTO transfers (transfer_uid, sender, recipient, file_name, file_size, file_type, mode, "
+			     "status, worker, started_at) VALUES ($1, $2, $3, $4, $5::bigint, $6, $7, 'active', "
+			     "$8::integer, to_timestamp($9::bigint / 1000.0)) ON CONFLICT (transfer_uid) DO NOTHING"
+			   : "INSERT OR IGNORE INTO transfers (transfer_uid, sender, recipient, file_name, file_size, "
+			     "file_type, mode, status, worker, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', "
+			     "$8, $9)";
+		return db_query(db, sql, 9, p, NULL, NULL, err);
+	}
+	const char *p[] = { e->uid, status_name(e->status), bytes, at, e->reason[0] ? e->reason : NULL };
+	const char *sql = pg ? "UPDATE transfers SET status = $2, bytes_relayed = $3::bigint, ended_at = "
+			       "to_timestamp($4::bigint / 1000.0), failure_reason = $5 WHERE transfer_uid = $1"
+			     : "UPDATE transfers SET status = $2, bytes_relayed = $3, ended_at = $4, failure_reason = $5 "
+			       "WHERE transfer_uid = $1";
+	return db_query(db, sql, 5, p, NULL, NULL, err);
+}
+
+static void free_list(struct tevent *e)
+{
+	while (e) {
+		struct tevent *n = e->next;
+		free(e->file_name);
+		free(e);
+		e = n;
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct db_opts opts = { .connect_timeout_s = 5, .sslmode = T.sslmode, .application_name = "rtftd-worker" };
+	struct db *db = NULL;
+	bool stopping = false;
+	while (!stopping) {
+		pthread_mutex_lock(&T.lock);
+		if (!T.stop && !T.head) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += BATCH_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&T.cond, &T.lock, &until);
+		}
+		stopping = T.stop;
+		struct tevent *batch = T.head;
+		T.head = T.tail = NULL;
+		size_t n = T.queued;
+		T.queued = 0;
+		pthread_mutex_unlock(&T.lock);
+		if (!batch)
+			continue;
+		struct rt_err err = { "" };
+		if (!db)
+			db = db_open(T.url, &opts, &err);
+		bool ok = db && db_begin(db, &err) == RT_OK;
+		for (struct tevent *e = batch; ok && e; e = e->next)
+			ok = write_one(db, strcmp(db_backend(db), "postgres") == 0, e, &err) == RT_OK;
+		if (ok)
+			ok = db_commit(db, &err) == RT_OK;
+		if (ok) {
+			__atomic_add_fetch(&transfers_written, n, __ATOMIC_RELAXED);
+		} else {
+			if (db)
+				db_rollback(db);
+			__atomic_add_fetch(&transfers_db_errors, 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&transfers_dropped, n, __ATOMIC_RELAXED);
+			log_warn("transfer records: %zu events not written: %s", n, err.msg);
+		}
+		free_list(batch);
+	}
+	if (db)
+		db_close(db);
+	return NULL;
+}
+
+int transfers_setup(const struct config *cfg, int slot, struct rt_err *err)
+{
+	static const char *sslmodes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
+	T.url = xstrdup(cfg->database_url);
+	snprintf(T.sslmode, sizeof T.sslmode, "%s", sslmodes[cfg->db_ssl]);
+	T.slot = slot;
+	T.stop = false;
+	if (pthread_create(&T.thread, NULL, writer_main, NULL) != 0) {
+		rt_err_set(err, "pthread_create(transfer writer) failed");
+		return RT_ERR;
+	}
+	T.running = true;
+	return RT_OK;
+}
+
+void transfers_shutdown(void)
+{
+	if (!T.running)
+		return;
+	pthread_mutex_lock(&T.lock);
+	T.stop = true;
+	pthread_cond_signal(&T.cond);
+	pthread_mutex_unlock(&T.lock);
+	pthread_join(T.thread, NULL);
+	T.running = false;
+	free(T.url);
+	T.url = NULL;
+}
