@@ -19,6 +19,7 @@ enum bus_kind {
 	BUS_DELIVER_BINARY, /* payload: a complete binary message for dst_conn */
 	BUS_BOUNCE, /* dst_conn was not there; payload: the recipient's name */
 	BUS_SLOW, /* dst_conn is over its outbound limit; payload: its name */
+	BUS_NO_BINARY, /* dst_conn did not ask for binary relay; payload: its name */
 };
 
 typedef void (*bus_handler)(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn,

@@ -361,13 +361,16 @@ static void render(struct evbuffer *b)
 	for (int t = 0; t < STATS_MSG_TYPES; t++)
 		if (tot.msgs_in[t])
 			evbuffer_add_printf(b, "rtftd_messages_received_total{type=\"%s\"} %llu\n",
-					    t ? proto_type_name((enum proto_type)t) : "invalid",
+					    t == STATS_MSG_TYPES - 1 ? "BINARY_CHUNK"
+					    : t			     ? proto_type_name((enum proto_type)t)
+								     : "invalid",
 					    (unsigned long long)tot.msgs_in[t]);
 	help_type(b, "rtftd_messages_relayed_total", "counter", "Messages forwarded to their recipient, by type.");
 	for (int t = 1; t < STATS_MSG_TYPES; t++)
 		if (tot.msgs_out[t])
 			evbuffer_add_printf(b, "rtftd_messages_relayed_total{type=\"%s\"} %llu\n",
-					    proto_type_name((enum proto_type)t), (unsigned long long)tot.msgs_out[t]);
+					    t == STATS_MSG_TYPES - 1 ? "BINARY_CHUNK" : proto_type_name((enum proto_type)t),
+					    (unsigned long long)tot.msgs_out[t]);
 	help_type(b, "rtftd_messages_sent_total", "counter", "The server's own messages to clients (replies, lists).");
 	evbuffer_add_printf(b, "rtftd_messages_sent_total %llu\n", (unsigned long long)tot.replies_out);
 	help_type(b, "rtftd_relayed_bytes_total", "counter", "Bytes of relayed messages forwarded.");

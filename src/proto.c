@@ -56,6 +56,7 @@ enum {
 	K_FILE,
 	K_FILE_NAME, /* "fileName" of FILE_COMPLETE */
 	K_TRANSFER_MODE,
+	K_BINARY_RELAY, /* "binaryRelay" of CAPABILITIES */
 	K_TOP_COUNT,
 };
 
@@ -87,6 +88,7 @@ static const struct key top_keys[K_TOP_COUNT] = {
 	[K_FILE] = KEY("file"),
 	[K_FILE_NAME] = KEY("fileName"),
 	[K_TRANSFER_MODE] = KEY("transferMode"),
+	[K_BINARY_RELAY] = KEY("binaryRelay"),
 };
 
 static const struct key file_keys[F_COUNT] = {
@@ -108,6 +110,7 @@ static const char *const type_names[] = {
 	[PROTO_FILE_METADATA] = "FILE_METADATA",
 	[PROTO_FILE_CHUNK] = "FILE_CHUNK",
 	[PROTO_FILE_COMPLETE] = "FILE_COMPLETE",
+	[PROTO_CAPABILITIES] = "CAPABILITIES",
 };
 
 /* Scanner state: the cursor, and what was recorded on the way. */
@@ -956,6 +959,7 @@ static void fill(const struct scan *s, struct proto_msg *m)
 			m->data = span_of(s, file[F_DATA].val, file[F_DATA].val + file[F_DATA].len);
 		}
 	}
+	m->binary_relay = top[K_BINARY_RELAY].kind == VK_TRUE;
 	if (top[K_TRANSFER_MODE].count > 0) {
 		m->has_transfer_mode = true;
 		if (field_is_string(&top[K_TRANSFER_MODE], "webrtc"))
@@ -1064,6 +1068,9 @@ int proto_parse(const char *buf, size_t len, struct proto_msg *m, struct rt_err 
 		return unknown_type(&s.top[K_TYPE], err);
 	if (m->type == PROTO_SET_USERNAME && s.top[K_USERNAME].kind != VK_STRING)
 		return fail_msg(err, "\"username\" must be a string");
+	if (m->type == PROTO_CAPABILITIES && s.top[K_BINARY_RELAY].kind != VK_NONE &&
+	    s.top[K_BINARY_RELAY].kind != VK_TRUE && s.top[K_BINARY_RELAY].kind != VK_FALSE)
+		return fail_msg(err, "\"binaryRelay\" must be true or false");
 	if (proto_is_relay(m->type))
 		return check_relay(&s, m, err);
 	return RT_OK;
@@ -1296,4 +1303,48 @@ size_t proto_format_pong(char *out, size_t cap)
 
 	w_str(&w, "{\"type\":\"PONG\"}");
 	return w_finish(&w);
+}
+
+int proto_binary_parse(const uint8_t *p, size_t len, struct proto_binary *b, struct rt_err *err)
+{
+	memset(b, 0, sizeof *b);
+	if (len < 2 || p[0] != PROTO_BIN_CHUNK)
+		return fail_msg(err, "binary message: unknown kind (the first byte must be 1)");
+	size_t n = p[1];
+	if (n < 1 || n > 32)
+		return fail_msg(err, "binary message: the name length must be 1 to 32");
+	size_t hdr = 2 + n + PROTO_BIN_TID + 8;
+	if (len < hdr)
+		return fail_msg(err, "binary message: shorter than its header (%zu bytes)", hdr);
+	memcpy(b->name, p + 2, n);
+	b->name[n] = '\0';
+	memcpy(b->tid, p + 2 + n, PROTO_BIN_TID);
+	uint64_t off = 0;
+	for (int i = 0; i < 8; i++)
+		off = off << 8 | p[2 + n + PROTO_BIN_TID + i];
+	b->offset = off;
+	b->data_off = hdr;
+	b->data_len = len - hdr;
+	return RT_OK;
+}
+
+size_t proto_binary_header(uint8_t *out, const char *name, const uint8_t tid[PROTO_BIN_TID], uint64_t offset)
+{
+	size_t n = strlen(name);
+	if (n > 32)
+		n = 32;
+	out[0] = PROTO_BIN_CHUNK;
+	out[1] = (uint8_t)n;
+	memcpy(out + 2, name, n);
+	memcpy(out + 2 + n, tid, PROTO_BIN_TID);
+	for (int i = 0; i < 8; i++)
+		out[2 + n + PROTO_BIN_TID + i] = (uint8_t)(offset >> (8 * (7 - i)));
+	return 2 + n + PROTO_BIN_TID + 8;
+}
+
+size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message)
+{
+	int n = snprintf(out, cap, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu}",
+			 binary_relay ? "true" : "false", (unsigned long long)max_message);
+	return n < 0 ? 0 : (size_t)n;
 }

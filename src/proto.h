@@ -45,6 +45,8 @@ enum proto_type {
 	PROTO_FILE_METADATA,
 	PROTO_FILE_CHUNK,
 	PROTO_FILE_COMPLETE,
+	/* Extension (docs/protocol.md): a client says what it understands. */
+	PROTO_CAPABILITIES,
 };
 
 enum proto_mode {
@@ -116,7 +118,38 @@ struct proto_msg {
 	uint64_t file_offset;
 	uint32_t data_len;
 	struct proto_span data;
+
+	/* CAPABILITIES: "binaryRelay": true. */
+	bool binary_relay;
 };
+
+/* The binary relay extension (docs/protocol.md): one binary WebSocket
+ * message per chunk, forwarded without JSON. Layout, client to server:
+ *   [0]      PROTO_BIN_CHUNK
+ *   [1]      n, the length of the name (1..32)
+ *   [2..]    n bytes: the recipient's name
+ *   16 bytes the transfer id (opaque to the server)
+ *   8 bytes  offset of the data in the file, big-endian
+ *   the rest the data
+ * Server to recipient: the same, with the sender's name. */
+#define PROTO_BIN_CHUNK 0x01
+#define PROTO_BIN_TID 16
+#define PROTO_BIN_HEADER_MAX (2 + 32 + PROTO_BIN_TID + 8)
+
+struct proto_binary {
+	char name[33];
+	uint8_t tid[PROTO_BIN_TID];
+	uint64_t offset;
+	size_t data_off; /* where the data starts in the message */
+	size_t data_len;
+};
+
+/* Parses a binary message's header. RT_OK, or RT_ERR with a client-facing
+ * err->msg. The name's characters are not checked here. */
+int proto_binary_parse(const uint8_t *p, size_t len, struct proto_binary *b, struct rt_err *err) RT_MUSTCHECK;
+/* Writes the forwarded header (with name = the sender) into out
+ * (PROTO_BIN_HEADER_MAX bytes); returns its length. name: 1..32 bytes. */
+size_t proto_binary_header(uint8_t *out, const char *name, const uint8_t tid[PROTO_BIN_TID], uint64_t offset);
 
 /* Parses one client message of len bytes (not NUL-terminated; already
  * known to be valid UTF-8, which is not checked again). buf must stay
@@ -176,5 +209,7 @@ size_t proto_format_user_list(char *out, size_t cap, const char *const *names, s
 			      size_t max);
 size_t proto_format_error(char *out, size_t cap, const char *message);
 size_t proto_format_pong(char *out, size_t cap);
+/* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>} */
+size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message);
 
 #endif

@@ -52,6 +52,7 @@ struct user {
 	int64_t opened_ms;
 	struct notice notices[NOTICES];
 	struct xfer xfers[USER_TRANSFERS];
+	bool binary_ok; /* said CAPABILITIES {binaryRelay: true} */
 };
 
 static struct {
@@ -68,6 +69,7 @@ static struct {
 	size_t buf_cap;
 	struct event *tick_ev;
 	int64_t registered; /* users of this worker with a name */
+	uint64_t max_message;
 	bool store_file_names;
 } R;
 
@@ -411,12 +413,14 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 	}
 }
 
+static void tell_no_binary(struct user *u, const char *name);
+
 static void bus_cb(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn, const char *payload,
 		   size_t len)
 {
 	struct ws_conn *c = ws_find(dst_conn);
 	struct user *u = c ? ws_user(c) : NULL;
-	if (kind == BUS_DELIVER) {
+	if (kind == BUS_DELIVER || kind == BUS_DELIVER_BINARY) {
 		if (len < 1 || (size_t)(uint8_t)payload[0] + 1 > len)
 			return;
 		size_t nl = (uint8_t)payload[0];
@@ -428,7 +432,13 @@ static void bus_cb(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t
 				log_debug("bus: cannot bounce to worker %d", src_slot);
 			return;
 		}
-		int rc = ws_send_text(c, payload + 1 + nl, len - 1 - nl);
+		if (kind == BUS_DELIVER_BINARY && !u->binary_ok) {
+			if (bus_send(src_slot, BUS_NO_BINARY, dst_conn, src_conn, &iov, 1) != RT_OK)
+				log_debug("bus: cannot refuse binary to worker %d", src_slot);
+			return;
+		}
+		int rc = kind == BUS_DELIVER ? ws_send_text(c, payload + 1 + nl, len - 1 - nl)
+					     : ws_send_binary(c, (const uint8_t *)payload + 1 + nl, len - 1 - nl);
 		if (rc == RT_AGAIN) {
 			if (bus_send(src_slot, BUS_SLOW, dst_conn, src_conn, &iov, 1) != RT_OK)
 				log_debug("bus: cannot report a slow reader to worker %d", src_slot);
@@ -443,6 +453,8 @@ static void bus_cb(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t
 		tell_not_online(u, name);
 	else if (kind == BUS_SLOW)
 		tell_slow(u, name);
+	else if (kind == BUS_NO_BINARY)
+		tell_no_binary(u, name);
 }
 
 /* ---- ws handlers ---- */
@@ -484,6 +496,13 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 		send_text(u, out, n);
 		break;
 	}
+	case PROTO_CAPABILITIES: {
+		u->binary_ok = m.binary_relay;
+		char out[128];
+		size_t n = proto_format_capabilities(out, sizeof out, true, R.max_message);
+		send_text(u, out, n);
+		break;
+	}
 	default:
 		if (proto_is_relay(m.type))
 			relay(u, msg, &m);
@@ -491,9 +510,74 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 	}
 }
 
+static void tell_no_binary(struct user *u, const char *name)
+{
+	if (!notice_due(u, name, ERR_NO_BINARY))
+		return;
+	char msg[PRESENCE_NAME_MAX + 96];
+	snprintf(msg, sizeof msg, "%s does not accept binary relay: send the file as FILE_CHUNK messages", name);
+	send_error(u, ERR_NO_BINARY, msg);
+}
+
+/* The binary relay extension: the header is rewritten with the sender's
+ * name and the data forwarded as it came, without JSON. */
 static void on_binary(struct ws_conn *c, const uint8_t *msg, size_t len)
 {
-	send_error(ws_user(c), ERR_BINARY, "binary messages are not part of protocol v1");
+	struct user *u = ws_user(c);
+	rt_stats.msgs_in[STATS_MSG_TYPES - 1]++;
+	struct proto_binary b;
+	struct rt_err err;
+	if (proto_binary_parse(msg, len, &b, &err) != RT_OK) {
+		send_error(u, ERR_BINARY, err.msg);
+		return;
+	}
+	if (!u->name[0]) {
+		send_error(u, ERR_NOT_REGISTERED, "Set a username before sending messages");
+		return;
+	}
+	int slot;
+	uint32_t gen;
+	uint64_t conn;
+	if (name_problem(b.name) || presence_lookup(b.name, &slot, &gen, &conn) != RT_OK) {
+		tell_not_online(u, b.name);
+		return;
+	}
+	uint8_t hdr[PROTO_BIN_HEADER_MAX];
+	size_t hl = proto_binary_header(hdr, u->name, b.tid, b.offset);
+	if (slot == R.slot) {
+		struct ws_conn *rc_conn = ws_find(conn);
+		struct user *to = rc_conn ? ws_user(rc_conn) : NULL;
+		if (!to || !to->name[0]) {
+			tell_not_online(u, b.name);
+			return;
+		}
+		if (!to->binary_ok) {
+			tell_no_binary(u, b.name);
+			return;
+		}
+		uint8_t *out = (uint8_t *)scratch(hl + b.data_len);
+		memcpy(out, hdr, hl);
+		memcpy(out + hl, msg + b.data_off, b.data_len);
+		int rc = ws_send_binary(rc_conn, out, hl + b.data_len);
+		if (rc == RT_AGAIN)
+			tell_slow(u, b.name);
+		else if (rc == RT_OK) {
+			rt_stats.msgs_out[STATS_MSG_TYPES - 1]++;
+			rt_stats.relayed_bytes += hl + b.data_len;
+		}
+		return;
+	}
+	uint8_t nl = (uint8_t)strlen(b.name);
+	struct iovec iov[4] = { { &nl, 1 }, { b.name, nl }, { hdr, hl }, { (void *)(msg + b.data_off), b.data_len } };
+	int rc = bus_send(slot, BUS_DELIVER_BINARY, ws_id(u->c), conn, iov, 4);
+	if (rc == RT_AGAIN) {
+		tell_slow(u, b.name);
+	} else if (rc != RT_OK) {
+		tell_not_online(u, b.name);
+	} else {
+		rt_stats.msgs_out[STATS_MSG_TYPES - 1]++;
+		rt_stats.relayed_bytes += hl + b.data_len;
+	}
 }
 
 static void on_close(struct ws_conn *c, uint16_t code)
@@ -583,6 +667,7 @@ int room_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why
 void room_apply(const struct config *cfg)
 {
 	R.store_file_names = cfg->store_file_names;
+	R.max_message = (uint64_t)cfg->max_message_bytes;
 	R.max_list = cfg->user_list_max;
 	R.register_timeout_ms = cfg->register_timeout_ms;
 	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,

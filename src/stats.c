@@ -27,7 +27,8 @@ struct stats_record rt_stats;
 static const int close_codes[] = STATS_CLOSE_CODES;
 _Static_assert(RT_ARRAY_LEN(close_codes) + 1 == STATS_NCLOSE, "STATS_NCLOSE");
 static const char *error_names[ERR_COUNT] = { "invalid_format", "bad_message", "not_registered", "not_online",
-					      "slow_recipient", "binary", "username_invalid", "username_taken" };
+					      "slow_recipient", "binary", "username_invalid", "username_taken",
+					      "no_binary_relay" };
 
 const char *stats_error_name(enum stats_error e)
 {

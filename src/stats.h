@@ -34,7 +34,7 @@ extern const double stats_http_bounds[STATS_HTTP_BUCKETS - 1];
 extern const double stats_lag_bounds[STATS_LAG_BUCKETS - 1];
 
 /* WebSocket messages by type, in and out (index: enum proto_type) */
-#define STATS_MSG_TYPES 10
+#define STATS_MSG_TYPES 12 /* the proto types, and [11] for binary chunks */
 /* why a client got an ERROR or USERNAME_ERROR */
 enum stats_error {
 	ERR_INVALID_FORMAT = 0, /* not JSON */
@@ -45,6 +45,7 @@ enum stats_error {
 	ERR_BINARY,
 	ERR_USERNAME_INVALID,
 	ERR_USERNAME_TAKEN,
+	ERR_NO_BINARY, /* binary relay to a client that did not ask for it */
 	ERR_COUNT
 };
 /* close codes counted one by one; anything else is "other" */

@@ -307,9 +307,36 @@ static void check_escape(const uint8_t *data, size_t size)
 	CHECK(w >= strlen("{\"type\":\"USERNAME_ERROR\",\"message\":\"\"}"));
 }
 
+/* The binary relay header: fields inside the message, and a header
+ * rewritten with the same name parses back to the same fields. */
+static void check_binary(const uint8_t *data, size_t size)
+{
+	struct proto_binary b, b2;
+	struct rt_err err;
+	uint8_t *copy = malloc(size ? size : 1);
+	memcpy(copy, data, size);
+	if (proto_binary_parse(copy, size, &b, &err) != RT_OK) {
+		CHECK(err.msg[0] != '\0');
+		free(copy);
+		return;
+	}
+	CHECK(b.data_off <= size && b.data_off + b.data_len == size);
+	size_t n = strlen(b.name);
+	if (n >= 1) {
+		uint8_t hdr[PROTO_BIN_HEADER_MAX];
+		size_t hl = proto_binary_header(hdr, b.name, b.tid, b.offset);
+		CHECK(hl <= sizeof hdr);
+		CHECK(proto_binary_parse(hdr, hl, &b2, &err) == RT_OK);
+		CHECK(strcmp(b2.name, b.name) == 0 && b2.offset == b.offset && b2.data_len == 0);
+		CHECK(memcmp(b2.tid, b.tid, PROTO_BIN_TID) == 0);
+	}
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_parse(data, size);
 	check_escape(data, size);
+	check_binary(data, size);
 	return 0;
 }

@@ -2,7 +2,8 @@
 # Builds every tests/fuzz/fuzz_*.c with clang's libFuzzer under ASan and
 # UBSan and runs each for SECONDS (default 60) from its seed corpus
 # (tests/fuzz/corpus/<name>/, copied so the repository is not written to).
-# A target names the sources it links in a line "FUZZ_SOURCES: a.c b.c".
+# A target names the sources it links in a line "FUZZ_SOURCES: a.c b.c",
+# and libraries, if any, in a line "FUZZ_LIBS: -lwslay".
 set -eu
 secs=${1:-60}
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,10 +15,11 @@ for src in "$top"/tests/fuzz/fuzz_*.c; do
 	name=$(basename "$src" .c)
 	short=${name#fuzz_}
 	deps=$(sed -n 's/.*FUZZ_SOURCES:[[:space:]]*//p' "$src" | head -n 1)
+	libs=$(sed -n 's/.*FUZZ_LIBS:[[:space:]]*//p' "$src" | head -n 1)
 	files=""
 	for d in $deps; do files="$files $top/$d"; done
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I"$out" -I"$top/src" "$src" $files -o "$out/$name"
+		-I"$out" -I"$top/src" "$src" $files $libs -o "$out/$name"
 	corpus="$out/corpus-$short"
 	rm -rf "$corpus"
 	mkdir -p "$corpus"

@@ -977,8 +977,49 @@ static void test_format(void)
 	is_int(n, 15, "cap 0: the length only");
 }
 
+static void test_binary(void)
+{
+	uint8_t tid[PROTO_BIN_TID];
+	for (int i = 0; i < PROTO_BIN_TID; i++)
+		tid[i] = (uint8_t)(i * 7);
+	uint8_t msg[PROTO_BIN_HEADER_MAX + 4];
+	size_t hl = proto_binary_header(msg, "bob", tid, 0x0102030405060708ULL);
+	is_int(hl, 2 + 3 + 16 + 8, "binary header length");
+	memcpy(msg + hl, "data", 4);
+	struct proto_binary b;
+	struct rt_err err;
+	ok(proto_binary_parse(msg, hl + 4, &b, &err) == RT_OK, "binary header parses");
+	is_str(b.name, "bob", "binary name");
+	ok(b.offset == 0x0102030405060708ULL, "binary offset is big-endian");
+	ok(memcmp(b.tid, tid, PROTO_BIN_TID) == 0, "binary transfer id");
+	ok(b.data_off == hl && b.data_len == 4 && memcmp(msg + b.data_off, "data", 4) == 0, "binary data span");
+	ok(proto_binary_parse(msg, hl - 1, &b, &err) == RT_ERR && strstr(err.msg, "shorter"), "short header refused");
+	msg[0] = 2;
+	ok(proto_binary_parse(msg, hl, &b, &err) == RT_ERR && strstr(err.msg, "unknown kind"), "unknown kind refused");
+	const uint8_t zero[] = { 1, 0 };
+	ok(proto_binary_parse(zero, 2, &b, &err) == RT_ERR && strstr(err.msg, "name length"), "empty name refused");
+	const uint8_t big[] = { 1, 33 };
+	ok(proto_binary_parse(big, 2, &b, &err) == RT_ERR, "name over 32 refused");
+
+	struct proto_msg m;
+	const char *caps = "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true}";
+	ok(proto_parse(caps, strlen(caps), &m, &err) == RT_OK && m.type == PROTO_CAPABILITIES && m.binary_relay,
+	   "CAPABILITIES with binaryRelay true");
+	const char *caps2 = "{\"type\":\"CAPABILITIES\",\"binaryRelay\":1}";
+	ok(proto_parse(caps2, strlen(caps2), &m, &err) == RT_ERR && strstr(err.msg, "binaryRelay"),
+	   "binaryRelay must be a boolean");
+	const char *caps3 = "{\"type\":\"CAPABILITIES\"}";
+	ok(proto_parse(caps3, strlen(caps3), &m, &err) == RT_OK && !m.binary_relay, "CAPABILITIES without features");
+	char out[128];
+	size_t n = proto_format_capabilities(out, sizeof out, true, 2097152);
+	is_str(out, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true,\"maxMessageBytes\":2097152}",
+	       "CAPABILITIES reply");
+	ok(n == strlen(out), "CAPABILITIES reply length");
+}
+
 int main(void)
 {
+	test_binary();
 	for (size_t i = 0; i < RT_ARRAY_LEN(cases); i++)
 		run_case(&cases[i]);
 	test_depth();
