@@ -387,6 +387,8 @@ int hguard_feed(struct hguard *g, const struct hguard_limits *lim, const unsigne
 			if (g->body_left == 0) {
 				g->state = HG_LINE;
 				g->req_start = base + i;
+				if (g->stop_at_end)
+					break;
 			}
 			continue;
 		}
@@ -400,8 +402,11 @@ int hguard_feed(struct hguard *g, const struct hguard_limits *lim, const unsigne
 			g->fed = base + i;
 			return fail(g, status);
 		}
-		if (g->state == HG_LINE && !g->line_started && g->line_len == 0)
+		if (g->state == HG_LINE && !g->line_started && g->line_len == 0) {
 			g->req_start = base + i; /* a head without a body just ended */
+			if (g->stop_at_end)
+				break;
+		}
 	}
 	g->fed = base + i;
 	return 0;

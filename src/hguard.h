@@ -48,6 +48,7 @@ struct hguard {
 	uint64_t fed; /* stream offset: bytes scanned so far */
 	uint64_t req_start; /* stream offset where the current request began
 			     * (just after the previous one's head or body) */
+	bool stop_at_end; /* hguard_feed returns right after a request ends */
 };
 
 /* libevhtp 1.2.18 keeps one header line in an 8 KiB buffer and drops the
@@ -67,6 +68,10 @@ void hguard_init(struct hguard *g);
 /* Scans len bytes; returns 0 or a status code. Once a status is returned
  * the state is HG_FAILED and later calls return the same status. */
 int hguard_feed(struct hguard *g, const struct hguard_limits *lim, const unsigned char *p, size_t len);
+/* With g->stop_at_end set, hguard_feed stops right after the byte that
+ * ends a request (head without body, or last body byte); g->fed tells how
+ * far it got. The caller feeds the rest in another call. */
+
 /* Human reason for a status given by hguard_feed. */
 const char *hguard_reason(int status);
 

@@ -36,6 +36,13 @@ struct hconn {
 	bool moving; /* bytes are being moved back: not new, do not scan */
 	struct evbuffer *hold; /* an incomplete request head kept from libevhtp */
 	uint64_t appended; /* stream offset: bytes the client has sent so far */
+	struct event *retry; /* pipelined input left by a paused libevhtp */
+	/* stream offsets where complete requests end, oldest first: libevhtp
+	 * is given one request at a time */
+	uint64_t ends[16];
+	int nends;
+	int idle_retries; /* retries in a row that moved nothing */
+	uint64_t last_base;
 	struct hconn *prev, *next;
 };
 
@@ -76,6 +83,8 @@ static void guard_evbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *
 
 static void hconn_free(struct hconn *hc)
 {
+	if (hc->retry)
+		event_free(hc->retry);
 	if (hc->hold)
 		evbuffer_free(hc->hold);
 	free(hc);
@@ -139,20 +148,33 @@ static void guard_evbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *
 		return;
 	struct evbuffer_iovec vec[8];
 	size_t left = info->n_added;
+	hc->guard.stop_at_end = true;
 	while (left > 0 && !hc->verdict) {
 		int n = evbuffer_peek(buf, (ev_ssize_t)left, &pos, vec, 8);
 		if (n <= 0)
 			break;
 		int used = n < 8 ? n : 8;
-		for (int i = 0; i < used && left > 0; i++) {
+		for (int i = 0; i < used && left > 0 && !hc->verdict; i++) {
 			size_t take = vec[i].iov_len < left ? vec[i].iov_len : left;
-			int v = hguard_feed(&hc->guard, &lim, vec[i].iov_base, take);
-			left -= take;
-			if (evbuffer_ptr_set(buf, &pos, take, EVBUFFER_PTR_ADD) < 0)
-				left = 0;
-			if (v) {
-				hc->verdict = v;
-				break;
+			const unsigned char *p = vec[i].iov_base;
+			while (take > 0) {
+				uint64_t before = hc->guard.fed, start = hc->guard.req_start;
+				int v = hguard_feed(&hc->guard, &lim, p, take);
+				size_t ate = (size_t)(hc->guard.fed - before);
+				if (v) {
+					hc->verdict = v;
+					left = 0;
+					break;
+				}
+				if (hc->guard.req_start != start && hc->nends < (int)RT_ARRAY_LEN(hc->ends))
+					hc->ends[hc->nends++] = hc->guard.req_start;
+				p += ate;
+				take -= ate;
+				left -= ate;
+				if (evbuffer_ptr_set(buf, &pos, ate, EVBUFFER_PTR_ADD) < 0)
+					left = 0;
+				if (ate == 0)
+					break; /* cannot happen: the guard always eats a byte */
 			}
 		}
 	}
@@ -255,6 +277,32 @@ static void release_hold(struct hconn *hc, struct evbuffer *in)
 	hc->moving = false;
 }
 
+static void guarded_readcb(struct bufferevent *bev, void *arg);
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *hc = arg;
+	struct bufferevent *bev = evhtp_connection_get_bev(hc->conn);
+	if (!bev)
+		return;
+	if (hc->conn->flags & EVHTP_CONN_FLAG_PAUSED) {
+		/* still writing the previous reply (bounded by the write
+		 * timeout, request_timeout_ms) */
+		struct timeval tv = { 0, 5000 };
+		evtimer_add(hc->retry, &tv);
+		return;
+	}
+	guarded_readcb(bev, hc->conn);
+}
+
+static void schedule_retry(struct hconn *hc)
+{
+	if (!hc->retry)
+		hc->retry = evtimer_new(hc->srv->base, retry_cb, hc);
+	struct timeval tv = { 0, 0 };
+	evtimer_add(hc->retry, &tv);
+}
+
 /* Bytes reach libevhtp only up to the end of the last complete request
  * (head and body): an incomplete head, or the head the guard refused, is
  * held back. So libevhtp's URI parser never sees a request line in
@@ -273,8 +321,16 @@ static void guarded_readcb(struct bufferevent *bev, void *arg)
 	size_t pass = len;
 	if ((hc->verdict || hguard_head_pending(&hc->guard)) && hc->guard.req_start >= base)
 		pass = (size_t)(hc->guard.req_start - base);
+	/* one complete request at a time: libevhtp parses everything it is
+	 * given but serves the next request only after more input arrives */
+	while (hc->nends > 0 && hc->ends[0] <= base) {
+		memmove(hc->ends, hc->ends + 1, sizeof hc->ends[0] * (size_t)--hc->nends);
+	}
+	if (hc->nends > 0 && hc->ends[0] - base < pass)
+		pass = (size_t)(hc->ends[0] - base);
 	if (pass < len)
 		hold_tail(hc, in, pass);
+	size_t unconsumed = 0;
 	if (pass > 0) {
 		hc->in_readcb = true;
 		evhtp_readcb(bev, arg);
@@ -283,10 +339,23 @@ static void guarded_readcb(struct bufferevent *bev, void *arg)
 			hconn_free(hc);
 			return;
 		}
+		unconsumed = evbuffer_get_length(in);
 	}
 	release_hold(hc, in);
-	if (hc->verdict)
+	if (hc->verdict) {
 		reject(hc, bev);
+		return;
+	}
+	/* libevhtp 1.2.18 pauses a connection while it writes a reply and does
+	 * not look at requests already buffered behind it until more bytes
+	 * arrive: come back for them ourselves */
+	if (unconsumed > 0 || hc->nends > 1 || (hc->nends == 1 && hc->ends[0] > base + pass)) {
+		/* never spin: give up after many turns that consumed nothing */
+		hc->idle_retries = base == hc->last_base ? hc->idle_retries + 1 : 0;
+		hc->last_base = base;
+		if (hc->idle_retries < 100)
+			schedule_retry(hc);
+	}
 }
 
 static evhtp_res post_accept_cb(evhtp_connection_t *c, void *arg)

@@ -288,10 +288,23 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 		 * at the raw text, which is the value when it has no escapes */
 		const char *raw = buf + m->username_raw.off;
 		size_t len = m->username_raw.len;
-		while (len > 0 && (*raw == ' ' || *raw == '\t'))
-			raw++, len--;
-		while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
-			len--;
+		for (;;) { /* leading spaces, and \t \n \r as JSON escapes */
+			if (len > 0 && *raw == ' ')
+				raw++, len--;
+			else if (len > 1 && raw[0] == '\\' && strchr("tnr", raw[1]))
+				raw += 2, len -= 2;
+			else
+				break;
+		}
+		for (;;) {
+			if (len > 0 && raw[len - 1] == ' ')
+				len--;
+			else if (len > 1 && raw[len - 2] == '\\' && strchr("tnr", raw[len - 1]) &&
+				 (len < 3 || raw[len - 3] != '\\'))
+				len -= 2;
+			else
+				break;
+		}
 		if (len > 32 || memchr(raw, '\\', len))
 			why = "Username must be at most 32 characters";
 		else

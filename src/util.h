@@ -51,6 +51,10 @@ int fd_set_cloexec(int fd) RT_MUSTCHECK;
  * buf NUL-terminated and truncates silently when full. */
 void json_escape_append(char *buf, size_t cap, size_t *pos, const char *s);
 
+/* Valid UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). Used on
+ * every WebSocket text message (1007 when false). */
+bool utf8_valid(const uint8_t *p, size_t len);
+
 /* Process title support: call proctitle_init(argc, argv) once at start in
  * main, then proctitle_set("rtftd: worker %d", n) in each child. */
 void proctitle_init(int argc, char **argv);

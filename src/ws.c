@@ -158,49 +158,6 @@ void ws_foreach(void (*fn)(struct ws_conn *c, void *arg), void *arg)
 	}
 }
 
-/* ---- UTF-8 ---- */
-
-bool ws_utf8_valid(const uint8_t *p, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		/* ASCII runs, 8 bytes at a time */
-		while (i + 8 <= len) {
-			uint64_t w;
-			memcpy(&w, p + i, 8);
-			if (w & 0x8080808080808080ULL)
-				break;
-			i += 8;
-		}
-		if (i >= len)
-			break;
-		uint8_t c = p[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t n;
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 2;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 3;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 4;
-		else
-			return false;
-		if (i + n > len)
-			return false;
-		for (size_t k = 1; k < n; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-		if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) || (c == 0xf0 && p[i + 1] < 0x90) ||
-		    (c == 0xf4 && p[i + 1] > 0x8f))
-			return false;
-		i += n;
-	}
-	return true;
-}
-
 /* ---- lifetime ---- */
 
 static void schedule_reap(struct ws_conn *c)
@@ -335,7 +292,7 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 		return;
 	switch (arg->opcode) {
 	case WSLAY_TEXT_FRAME:
-		if (!ws_utf8_valid(arg->msg, arg->msg_length)) {
+		if (!utf8_valid(arg->msg, arg->msg_length)) {
 			ws_close(c, 1007, "text message is not valid UTF-8");
 			return;
 		}

@@ -65,7 +65,5 @@ int64_t ws_count(void);
 /* Calls fn for every open connection (fn must not close c). */
 void ws_foreach(void (*fn)(struct ws_conn *c, void *arg), void *arg);
 
-/* Valid UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
-bool ws_utf8_valid(const uint8_t *p, size_t len);
 
 #endif

@@ -43,6 +43,25 @@ int main(void)
 	json_escape_append(out, sizeof out, &pos, "\xc3");
 	is_str(out, "\\ufffd", "a truncated sequence at the end is replaced");
 
+	const struct {
+		const char *s;
+		size_t n;
+		bool valid;
+	} u8[] = {
+		{ "plain ascii text, longer than eight", 35, true },
+		{ "caf\xc3\xa9", 5, true },
+		{ "\xe2\x82\xac\xf0\x9f\x98\x80", 7, true },
+		{ "\xc0\xaf", 2, false }, /* overlong */
+		{ "\xe0\x80\xaf", 3, false }, /* overlong */
+		{ "\xed\xa0\x80", 3, false }, /* surrogate */
+		{ "\xf4\x90\x80\x80", 4, false }, /* > U+10FFFF */
+		{ "abcdefgh\xc3", 9, false }, /* cut at the end, after an ASCII run */
+		{ "\xff", 1, false },
+		{ "a\0b", 3, true }, /* NUL is valid UTF-8 */
+	};
+	for (size_t i = 0; i < sizeof u8 / sizeof u8[0]; i++)
+		ok(utf8_valid((const uint8_t *)u8[i].s, u8[i].n) == u8[i].valid, "utf8_valid case %zu", i);
+
 	char hex[33];
 	rand_hex(hex, sizeof hex, 16);
 	ok(strlen(hex) == 32 && strspn(hex, "0123456789abcdef") == 32, "rand_hex gives 32 hex chars");
