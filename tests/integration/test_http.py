@@ -3,6 +3,7 @@ guard in front of libevhtp (414/431/413/501), keep-alive and timeouts,
 and the per-request log line."""
 
 import json
+import socket
 import re
 import time
 import uuid
@@ -333,3 +334,24 @@ def test_traceparent_trace_id_logged(d):
     d.wait_log("request_id=" + rid)
     line = [l for l in d.log_text().splitlines() if rid in l][0]
     assert "trace_id=" + trace in line
+
+
+def test_pipelined_gets_are_all_answered(d):
+    """Three GETs in one packet: libevhtp alone would answer the first and
+    wait for more input before the others; all three come back at once."""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        buf = b""
+        deadline = time.monotonic() + 3
+        while buf.count(b"HTTP/1.1 200") < 3 and time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            buf += data
+        assert buf.count(b"HTTP/1.1 200") == 3, buf
+    finally:
+        s.close()
