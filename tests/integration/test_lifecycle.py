@@ -256,6 +256,9 @@ def connect_refused(port):
         return False
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # queued on a listener that was closing: not refused yet, try again
+        return False
 
 
 def test_sighup_changes_port(daemon):
