@@ -26,6 +26,11 @@ test="python3 python3-pytest python3-websockets postgresql prometheus
 
 pkgs=$build
 [ "$want_test" = yes ] && pkgs="$pkgs $test"
+# the benchmark's reference server runs on Node.js: use the machine's node
+# and npm when there are (they may not come from Debian), else Debian's
+if [ "$want_test" = yes ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+	pkgs="$pkgs nodejs npm"
+fi
 
 missing=""
 for p in $pkgs; do
