@@ -94,6 +94,11 @@ _Static_assert(RT_ARRAY_LEN(keys) <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
 static const char *dbssl_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
 static const char *env_names[] = { "development", "production", "test" };
 
+const char *config_db_sslmode(enum db_ssl_mode m)
+{
+	return (unsigned)m < RT_ARRAY_LEN(dbssl_names) ? dbssl_names[m] : "prefer";
+}
+
 int config_key_count(void)
 {
 	return NKEYS;

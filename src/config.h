@@ -100,6 +100,9 @@ bool config_key_reloadable(int i);
 /* host, port, workers: a reload applies them with a new worker generation */
 bool config_key_new_generation(int i);
 
+/* libpq's sslmode name for a db_ssl value ("disable" ... "verify-full"). */
+const char *config_db_sslmode(enum db_ssl_mode m);
+
 /* Strip sqlite:// from a DATABASE_URL; NULL if it is not an sqlite URL. */
 const char *config_sqlite_path(const char *url);
 bool config_is_postgres_url(const char *url);

@@ -55,9 +55,8 @@ static void print_diag(const struct config_diag *d, bool to_log)
 
 static int run_migrations(const struct config *cfg, bool only)
 {
-	static const char *sslmodes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
 	struct rt_err err;
-	struct db_opts opts = { .sslmode = sslmodes[cfg->db_ssl], .application_name = "rtftd-migrate" };
+	struct db_opts opts = { .sslmode = config_db_sslmode(cfg->db_ssl), .application_name = "rtftd-migrate" };
 	char *shown = config_redact_url(cfg->database_url);
 	struct db *db = db_open(cfg->database_url, &opts, &err);
 	if (!db) {

@@ -93,8 +93,7 @@ static void *db_thread_main(void *arg)
 {
 	const char *url = M.cfg->database_url;
 	struct db_opts opts = { .connect_timeout_s = 3, .application_name = "rtftd-metrics" };
-	static const char *sslmodes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
-	opts.sslmode = sslmodes[M.cfg->db_ssl];
+	opts.sslmode = config_db_sslmode(M.cfg->db_ssl);
 	struct db *db = NULL;
 	pthread_mutex_lock(&M.db_lock);
 	while (!M.db_stop) {

@@ -190,9 +190,8 @@ static void *writer_main(void *arg)
 
 int transfers_setup(const struct config *cfg, int slot, struct rt_err *err)
 {
-	static const char *sslmodes[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
 	T.url = xstrdup(cfg->database_url);
-	snprintf(T.sslmode, sizeof T.sslmode, "%s", sslmodes[cfg->db_ssl]);
+	snprintf(T.sslmode, sizeof T.sslmode, "%s", config_db_sslmode(cfg->db_ssl));
 	T.slot = slot;
 	T.stop = false;
 	if (pthread_create(&T.thread, NULL, writer_main, NULL) != 0) {
