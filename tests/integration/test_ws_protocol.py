@@ -587,6 +587,8 @@ def test_long_white_space_around_a_valid_name_is_trimmed(daemon, padded):
     the same must hold: "  ...  alice\n" is "alice". (Minor: no known
     client pads so.)"""
     d = start(daemon)
+    # once registered, a coalesced USER_LIST may come before the answer
+    answer = lambda m: m["type"] in ("USERNAME_SET", "USERNAME_ERROR", "ERROR")
 
     async def body():
         a = await connect_on(d)
@@ -594,10 +596,10 @@ def test_long_white_space_around_a_valid_name_is_trimmed(daemon, padded):
             # the short form of the same padding is accepted
             await a.send({"type": "SET_USERNAME", "username": padded.replace(" " * 130, " ").replace(
                 "\t" * 200, "\t")})
-            m = await a.next()
+            m = await a.next(answer)
             assert m == {"type": "USERNAME_SET", "username": "alice", "availableUsers": []}, m
             await a.send({"type": "SET_USERNAME", "username": padded})
-            m = await a.next()
+            m = await a.next(answer)
             assert m == {"type": "USERNAME_SET", "username": "alice", "availableUsers": []}, (
                 "SET_USERNAME %r (%d bytes) was answered %r" % (padded[:12] + "...", len(padded), m))
         finally:
