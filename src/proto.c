@@ -283,14 +283,34 @@ static bool hex4(const unsigned char *p, const unsigned char *end, uint32_t *out
 /* The string at the cursor (on its '"'), decoded into d unless d is NULL.
  * A \u escape of a UTF-16 surrogate must be a high one followed by a low
  * one; either alone is refused. */
+/* The first byte from p on that is '"', '\\' or a control character (or
+ * end). Eight bytes at a time while none of them is: a byte is zero after
+ * XOR with '"' or '\\', or is below 0x20, exactly when the usual
+ * (v - 0x01..) & ~v & 0x80.. test flags a byte; then byte by byte. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	while (end - p >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+		uint64_t t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v);
+		if (t & highs)
+			break;
+		p += 8;
+	}
+	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 static bool scan_string(struct scan *s, struct dec *d)
 {
 	const unsigned char *p = s->p + 1, *end = s->end;
 
 	for (;;) {
 		const unsigned char *run = p;
-		while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
-			p++;
+		p = plain_run(p, end);
 		if (d && p > run)
 			dec_put(d, run, (size_t)(p - run));
 		if (p == end || *p < 0x20)
