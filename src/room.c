@@ -51,7 +51,7 @@ struct user {
 	char name[PRESENCE_NAME_MAX + 1]; /* "" until registered */
 	int64_t opened_ms;
 	struct notice notices[NOTICES];
-	struct xfer xfers[USER_TRANSFERS];
+	struct xfer *xfers; /* USER_TRANSFERS, allocated by the first FILE_METADATA */
 	bool binary_ok; /* said CAPABILITIES {binaryRelay: true} */
 };
 
@@ -69,6 +69,7 @@ static struct {
 	size_t buf_cap;
 	struct event *tick_ev;
 	int64_t registered; /* users of this worker with a name */
+	int64_t last_walk_ms; /* last walk over every connection */
 	uint64_t max_message;
 	bool store_file_names;
 } R;
@@ -158,6 +159,8 @@ static void tell_slow(struct user *u, const char *name)
 
 static struct xfer *xfer_find(struct user *u, const char *recipient, uint64_t file_hash)
 {
+	if (!u->xfers)
+		return NULL;
 	for (int i = 0; i < USER_TRANSFERS; i++) {
 		struct xfer *x = &u->xfers[i];
 		if (x->used && x->name_hash == file_hash && strcmp(x->recipient, recipient) == 0)
@@ -180,6 +183,8 @@ static void xfer_start(struct user *u, const struct proto_msg *m)
 	struct xfer *x = xfer_find(u, m->recipient, fh);
 	if (x)
 		xfer_end(x, TRANSFER_FAILED, "offered again");
+	if (!u->xfers)
+		u->xfers = xcalloc(USER_TRANSFERS, sizeof *u->xfers); /* most users never send a file */
 	for (int i = 0; i < USER_TRANSFERS && !x; i++)
 		if (!u->xfers[i].used)
 			x = &u->xfers[i];
@@ -222,6 +227,8 @@ static void xfer_note(struct user *u, const struct proto_msg *m)
  * (a peer to peer one may go on over its data channel). */
 static void xfer_fail_to(struct user *u, const char *recipient, const char *reason)
 {
+	if (!u->xfers)
+		return;
 	for (int i = 0; i < USER_TRANSFERS; i++)
 		if (u->xfers[i].used && u->xfers[i].relayed && strcmp(u->xfers[i].recipient, recipient) == 0)
 			xfer_end(&u->xfers[i], TRANSFER_FAILED, reason);
@@ -346,22 +353,6 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 
 /* ---- relaying ---- */
 
-/* Builds the forwarded text into one buffer: ws_send_text wants it whole. */
-static size_t assemble(const struct proto_slice *sl, size_t ns, char **out)
-{
-	size_t total = 0;
-	for (size_t i = 0; i < ns; i++)
-		total += sl[i].len;
-	char *p = scratch(total + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < ns; i++) {
-		memcpy(p + o, sl[i].p, sl[i].len);
-		o += sl[i].len;
-	}
-	*out = p;
-	return total;
-}
-
 static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 {
 	if (!u->name[0]) {
@@ -388,12 +379,19 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 			tell_not_online(u, m->recipient);
 			return;
 		}
-		char *text;
-		size_t len = assemble(sl, ns, &text);
-		int rc = ws_send_text(c, text, len);
+		struct iovec iov[PROTO_RELAY_SLICES];
+		size_t len = 0;
+		for (size_t i = 0; i < ns; i++) {
+			iov[i].iov_base = (void *)sl[i].p;
+			iov[i].iov_len = sl[i].len;
+			len += sl[i].len;
+		}
+		int rc = ws_send_textv(c, iov, (int)ns);
 		if (rc == RT_AGAIN)
 			tell_slow(u, m->recipient);
-		else if (rc == RT_OK) {
+		else if (rc != RT_OK)
+			tell_not_online(u, m->recipient); /* the recipient is leaving */
+		else {
 			rt_stats.msgs_out[m->type]++;
 			rt_stats.relayed_bytes += len;
 			xfer_note(u, m);
@@ -455,6 +453,10 @@ static void bus_cb(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t
 		if (rc == RT_AGAIN) {
 			if (bus_send(src_slot, BUS_SLOW, dst_conn, src_conn, &iov, 1) != RT_OK)
 				log_debug("bus: cannot report a slow reader to worker %d", src_slot);
+		} else if (rc != RT_OK) {
+			/* the recipient is leaving: its sender hears it is not online */
+			if (bus_send(src_slot, BUS_BOUNCE, dst_conn, src_conn, &iov, 1) != RT_OK)
+				log_debug("bus: cannot bounce to worker %d", src_slot);
 		}
 		return;
 	}
@@ -568,13 +570,13 @@ static void on_binary(struct ws_conn *c, const uint8_t *msg, size_t len)
 			tell_no_binary(u, b.name);
 			return;
 		}
-		uint8_t *out = (uint8_t *)scratch(hl + b.data_len);
-		memcpy(out, hdr, hl);
-		memcpy(out + hl, msg + b.data_off, b.data_len);
-		int rc = ws_send_binary(rc_conn, out, hl + b.data_len);
-		if (rc == RT_AGAIN)
+		struct iovec piece[2] = { { hdr, hl }, { (void *)(msg + b.data_off), b.data_len } };
+		int rc = ws_send_binaryv(rc_conn, piece, 2);
+		if (rc == RT_AGAIN) {
 			tell_slow(u, b.name);
-		else if (rc == RT_OK) {
+		} else if (rc != RT_OK) {
+			tell_not_online(u, b.name); /* the recipient is leaving */
+		} else {
 			rt_stats.msgs_out[STATS_MSG_TYPES - 1]++;
 			rt_stats.relayed_bytes += hl + b.data_len;
 		}
@@ -599,7 +601,7 @@ static void on_close(struct ws_conn *c, uint16_t code)
 	if (!u)
 		return;
 	rt_stats.closes[stats_close_index(code)]++;
-	for (int i = 0; i < USER_TRANSFERS; i++)
+	for (int i = 0; u->xfers && i < USER_TRANSFERS; i++)
 		if (u->xfers[i].used) {
 			/* a relayed transfer cut off is a failure; for a peer to peer
 			 * one the server never learns the outcome: it stays active
@@ -616,6 +618,7 @@ static void on_close(struct ws_conn *c, uint16_t code)
 	log_info("websocket %llu from %s%s%s closed with %u after %lld ms", (unsigned long long)ws_id(c), ws_peer(c),
 		 u->name[0] ? " as " : "", u->name, code, (long long)(time_mono_ms() - u->opened_ms));
 	ws_set_user(c, NULL);
+	free(u->xfers);
 	free(u);
 }
 
@@ -659,6 +662,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		R.list_version = v;
 		t.lists = true;
 	}
+	/* with nothing to send, the register timeout is checked a few times
+	 * per timeout only: walking every connection 20 times a second would
+	 * cost an idle worker with many connections real CPU */
+	int64_t every = R.register_timeout_ms / 8;
+	if (every > 1000)
+		every = 1000;
+	if (!t.lists && (R.registered >= ws_count() || t.now - R.last_walk_ms < every))
+		return;
+	R.last_walk_ms = t.now;
 	ws_foreach(tick_one, &t);
 }
 

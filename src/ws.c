@@ -1,18 +1,28 @@
 /*
  * ws.c: the WebSocket side of a worker (see ws.h).
- * Owns: struct ws_conn and its lifetime, the handshake, wslay on the
- * connection's bufferevent, liveness pings, the graceful close (queue the
- * close frame, flush, half-close, wait briefly for the peer's EOF) so that a
- * 1009 or 1007 really reaches the client, and the id table used by the bus.
- * Must not: interpret messages, or free a connection inside a libevent or
- * wslay callback that still uses it (dead connections are reaped from a
- * separate event at the end of the loop turn).
+ * Owns: struct ws_conn and its lifetime, the handshake, reading and
+ * writing the connection's socket, framing through wsframe.c, liveness
+ * pings, the graceful close (queue the close frame, flush, half-close,
+ * wait briefly for the peer's EOF) so that a 1009 or 1007 really reaches
+ * the client, and the id table used by the bus.
+ * Must not: interpret messages, or free a connection inside a callback
+ * that still uses it (dead connections are reaped from a separate event).
+ *
+ * I/O: a readable socket is read once per event into a buffer shared by
+ * the worker, and complete frames are handled in place (unmasked there,
+ * never copied); only an incomplete frame is kept, in the connection's own
+ * input buffer. What is sent is appended to the connection's output buffer
+ * and the connection is marked dirty; one event at the end of the loop
+ * turn writes every dirty connection with one writev each, so a burst of
+ * messages to one client costs one system call. A write event is armed
+ * only while the socket refuses bytes. Idle connections hold no buffers.
  */
 #include "autoconf.h"
 #include "ws.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
+#include "wsframe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,33 +36,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
-#include <wslay/wslay.h>
 
 #define WS_CLOSE_WAIT_MS 2000 /* after our close frame: wait this long for the peer's */
 #define WS_TABLE_MIN 1024
+#define WS_READ_CHUNK (64 * 1024) /* one read per readable event */
 
-enum ws_state { WS_OPEN = 0, WS_CLOSING, WS_DRAINING, WS_DEAD };
+enum ws_state {
+	WS_OPEN = 0,
+	WS_CLOSING, /* a close frame is queued: nothing more is delivered or sent */
+	WS_DRAINING, /* our close is written and the socket half-closed: wait for EOF */
+	WS_DEAD, /* waiting to be reaped */
+};
 
 struct ws_conn {
 	uint64_t id;
-	struct bufferevent *bev;
-	wslay_event_context_ptr ctx;
-	struct evbuffer *pending; /* bytes sent with the upgrade request */
+	int fd;
 	enum ws_state state;
 	uint16_t close_code; /* sent or received */
 	bool closed_cb_done;
-	bool fatal; /* wslay gave up on the input: a close frame was written by hand */
+	bool started; /* the read event is armed (after the hand-over from libevhtp) */
+	bool dirty; /* in WS.dirty: output waits for the end of the loop turn */
+	bool closing; /* counted in WS.closing */
+	struct event *rev;
+	struct event *wev; /* created the first time the socket refuses bytes */
+	struct evbuffer *in; /* an incomplete frame; NULL when there is none */
+	struct evbuffer *out; /* NULL when nothing waits */
+	struct bufferevent *handoff; /* libevhtp's, until the next loop turn */
+	struct evbuffer *pending; /* bytes sent with the upgrade request */
+	struct wsf_reader rd;
 	int64_t opened_ms;
 	int64_t last_seen_ms; /* any frame from the peer */
 	int64_t last_ping_ms;
 	int64_t close_deadline_ms;
-	size_t queued; /* bytes queued in wslay, not yet in the bufferevent */
 	void *user;
-	char peer[64];
+	char peer[48];
 	struct ws_conn *prev, *next; /* all connections */
 	struct ws_conn *hnext; /* id hash chain */
 	struct ws_conn *reap_next;
+	struct ws_conn *dprev, *dnext; /* dirty list */
 };
 
 static struct {
@@ -68,6 +91,11 @@ static struct {
 	struct ws_conn *reap;
 	struct event *reap_ev;
 	struct event *tick_ev;
+	struct ws_conn *dirty;
+	struct event *flush_ev;
+	uint8_t *rbuf; /* WS_READ_CHUNK */
+	int64_t closing; /* connections with a close deadline */
+	int64_t last_walk_ms; /* last liveness walk over every connection */
 } WS;
 
 static const char WS_GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* RFC 6455 */
@@ -146,7 +174,7 @@ int64_t ws_count(void)
 
 size_t ws_outbound(const struct ws_conn *c)
 {
-	return c->queued + (c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0);
+	return c->out ? evbuffer_get_length(c->out) : 0;
 }
 
 void ws_foreach(void (*fn)(struct ws_conn *c, void *arg), void *arg)
@@ -160,14 +188,58 @@ void ws_foreach(void (*fn)(struct ws_conn *c, void *arg), void *arg)
 
 /* ---- lifetime ---- */
 
+static void dirty_unlink(struct ws_conn *c)
+{
+	if (!c->dirty)
+		return;
+	if (c->dprev)
+		c->dprev->dnext = c->dnext;
+	else
+		WS.dirty = c->dnext;
+	if (c->dnext)
+		c->dnext->dprev = c->dprev;
+	c->dprev = c->dnext = NULL;
+	c->dirty = false;
+}
+
+static void mark_dirty(struct ws_conn *c)
+{
+	if (c->dirty || c->state == WS_DEAD)
+		return;
+	c->dirty = true;
+	c->dprev = NULL;
+	c->dnext = WS.dirty;
+	if (WS.dirty)
+		WS.dirty->dprev = c;
+	WS.dirty = c;
+	/* runs after the events already active in this turn */
+	if (!event_pending(WS.flush_ev, EV_TIMEOUT, NULL))
+		event_active(WS.flush_ev, EV_TIMEOUT, 0);
+}
+
 static void schedule_reap(struct ws_conn *c)
 {
 	if (c->state == WS_DEAD)
 		return;
+	dirty_unlink(c);
 	c->state = WS_DEAD;
+	if (c->rev)
+		event_del(c->rev);
+	if (c->wev)
+		event_del(c->wev);
 	c->reap_next = WS.reap;
 	WS.reap = c;
 	event_active(WS.reap_ev, EV_TIMEOUT, 0);
+}
+
+static void drop_handoff(struct ws_conn *c)
+{
+	if (!c->handoff)
+		return;
+	/* the socket is ours: the bufferevent must not close it */
+	bufferevent_setfd(c->handoff, -1);
+	bufferevent_free(c->handoff);
+	c->handoff = NULL;
 }
 
 static void conn_free(struct ws_conn *c)
@@ -180,6 +252,9 @@ static void conn_free(struct ws_conn *c)
 	int64_t ms = time_mono_ms() - c->opened_ms;
 	log_debug("websocket %llu from %s closed (code %u) after %lld ms", (unsigned long long)c->id, c->peer,
 		  c->close_code ? c->close_code : 1006, (long long)ms);
+	dirty_unlink(c);
+	if (c->closing)
+		WS.closing--;
 	table_remove(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -188,12 +263,20 @@ static void conn_free(struct ws_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	WS.count--;
-	if (c->bev)
-		bufferevent_free(c->bev);
-	if (c->ctx)
-		wslay_event_context_free(c->ctx);
+	drop_handoff(c);
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->in)
+		evbuffer_free(c->in);
+	if (c->out)
+		evbuffer_free(c->out);
 	if (c->pending)
 		evbuffer_free(c->pending);
+	wsf_reset(&c->rd);
 	free(c);
 }
 
@@ -206,11 +289,18 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Everything queued is written: half-close and wait for the peer's EOF so
- * our close frame is not lost to a reset. */
+static void abnormal(struct ws_conn *c)
+{
+	if (!c->close_code)
+		c->close_code = 1006; /* no close frame: abnormal closure */
+	schedule_reap(c);
+}
+
+/* Everything queued is written, our close frame last: half-close and wait
+ * for the peer's EOF so that the close frame is not lost to a reset. */
 static void finish_close(struct ws_conn *c)
 {
-	if (c->state == WS_DRAINING || c->state == WS_DEAD)
+	if (c->state != WS_CLOSING)
 		return;
 	c->state = WS_DRAINING;
 	if (!c->closed_cb_done) {
@@ -218,170 +308,262 @@ static void finish_close(struct ws_conn *c)
 		if (WS.h->on_close)
 			WS.h->on_close(c, c->close_code ? c->close_code : 1005);
 	}
-	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	shutdown(c->fd, SHUT_WR);
 	c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
-	struct timeval tv = { WS_CLOSE_WAIT_MS / 1000, (WS_CLOSE_WAIT_MS % 1000) * 1000 };
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
-	bufferevent_enable(c->bev, EV_READ);
 }
 
-static void flush(struct ws_conn *c)
-{
-	if (c->state == WS_DEAD || c->state == WS_DRAINING)
-		return;
-	if (c->fatal) {
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-			finish_close(c);
-		return;
-	}
-	if (wslay_event_send(c->ctx) != 0) {
-		schedule_reap(c);
-		return;
-	}
-	bool done = !wslay_event_want_write(c->ctx) &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
-	if (wslay_event_get_close_sent(c->ctx) && done) {
-		if (!c->close_code)
-			c->close_code = wslay_event_get_status_code_sent(c->ctx);
-		finish_close(c);
-	} else if (!wslay_event_want_read(c->ctx) && !wslay_event_want_write(c->ctx) && done) {
-		finish_close(c);
-	}
-}
+/* ---- writing ---- */
 
-/* ---- wslay callbacks ---- */
+static void write_cb(evutil_socket_t fd, short what, void *arg);
 
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+static void conn_write(struct ws_conn *c)
 {
-	struct ws_conn *c = user;
-	int n = 0;
-	if (c->pending && evbuffer_get_length(c->pending) > 0)
-		n = evbuffer_remove(c->pending, buf, len);
-	else
-		n = evbuffer_remove(bufferevent_get_input(c->bev), buf, len);
-	if (n <= 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	return n;
-}
-
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
-{
-	struct ws_conn *c = user;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	/* keep the socket buffer fed, but let messages wait in wslay's queue
-	 * (counted in c->queued) once a good amount is pending */
-	if (evbuffer_get_length(out) >= 256 * 1024) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	if (evbuffer_add(out, data, len) != 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
-	c->queued = c->queued > len ? c->queued - len : 0;
-	return (ssize_t)len;
-}
-
-static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user)
-{
-	struct ws_conn *c = user;
-	c->last_seen_ms = time_mono_ms();
-	if (c->state != WS_OPEN)
-		return;
-	switch (arg->opcode) {
-	case WSLAY_TEXT_FRAME:
-		if (!utf8_valid(arg->msg, arg->msg_length)) {
-			ws_close(c, 1007, "text message is not valid UTF-8");
+	if (c->state == WS_DEAD || c->state == WS_DRAINING || c->handoff)
+		return; /* a connection still held by libevhtp is written on hand-over */
+	if (c->out && evbuffer_get_length(c->out) > 0) {
+		int n = evbuffer_write(c->out, c->fd);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			abnormal(c);
 			return;
 		}
-		if (WS.h->on_text)
-			WS.h->on_text(c, (const char *)arg->msg, arg->msg_length);
-		break;
-	case WSLAY_BINARY_FRAME:
-		if (WS.h->on_binary)
-			WS.h->on_binary(c, arg->msg, arg->msg_length);
-		break;
-	case WSLAY_CONNECTION_CLOSE:
-		c->close_code = arg->status_code ? arg->status_code : 1005;
-		c->state = WS_CLOSING; /* wslay has queued the reply */
-		c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
-		break;
-	default:
-		break; /* ping (answered by wslay) and pong: liveness only */
-	}
-}
-
-/* ---- bufferevent callbacks ---- */
-
-static void process(struct ws_conn *c)
-{
-	if (c->state == WS_DRAINING) {
-		/* after our close: read and drop until EOF */
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		return;
-	}
-	if (c->state == WS_DEAD)
-		return;
-	if (c->fatal || !wslay_event_get_read_enabled(c->ctx)) {
-		/* closing: what the peer still sends is dropped, never buffered */
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		if (c->fatal)
+		if (evbuffer_get_length(c->out) > 0) {
+			if (!c->wev)
+				c->wev = event_new(WS.base, c->fd, EV_WRITE | EV_PERSIST, write_cb, c);
+			if (!event_pending(c->wev, EV_WRITE, NULL))
+				event_add(c->wev, NULL);
 			return;
+		}
 	}
-	int rc = wslay_event_recv(c->ctx);
-	if (rc != 0) {
-		/* wslay refuses to go on: our callbacks never fail, so this is
-		 * the peer breaking the framing rules (a fragmented or oversized
-		 * control frame, say), unless memory ran out. Write the close
-		 * frame by hand, then half-close. */
-		uint16_t code = rc == WSLAY_ERR_NOMEM ? 1011 : 1002;
-		uint8_t frame[4] = { 0x88, 0x02, (uint8_t)(code >> 8), (uint8_t)(code & 0xff) };
-		c->fatal = true;
-		c->state = WS_CLOSING;
-		c->close_code = code;
-		c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		evbuffer_add(bufferevent_get_output(c->bev), frame, sizeof frame);
+	if (c->wev)
+		event_del(c->wev);
+	if (c->out) {
+		evbuffer_free(c->out); /* idle connections hold no buffers */
+		c->out = NULL;
+	}
+	if (c->state == WS_CLOSING)
+		finish_close(c);
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_write(arg);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	while (WS.dirty) {
+		struct ws_conn *c = WS.dirty;
+		dirty_unlink(c);
+		conn_write(c);
+	}
+}
+
+static struct evbuffer *outbuf(struct ws_conn *c)
+{
+	if (!c->out)
+		c->out = evbuffer_new();
+	return c->out;
+}
+
+/* Appends one frame (no checks) and marks the connection dirty. */
+static void put_frame(struct ws_conn *c, uint8_t opcode, const struct iovec *iov, int n)
+{
+	uint64_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	uint8_t hdr[WSF_MAX_HEADER];
+	size_t hl = wsf_server_header(hdr, opcode, len);
+	struct evbuffer *out = outbuf(c);
+	evbuffer_add(out, hdr, hl);
+	for (int i = 0; i < n; i++)
+		if (iov[i].iov_len)
+			evbuffer_add(out, iov[i].iov_base, iov[i].iov_len);
+	mark_dirty(c);
+}
+
+/* Queues our close frame: nothing is delivered or sent after it. */
+static void send_close(struct ws_conn *c, uint16_t code, const char *reason, size_t rlen)
+{
+	if (c->state != WS_OPEN)
 		return;
+	c->state = WS_CLOSING;
+	c->closing = true;
+	WS.closing++;
+	c->close_code = code;
+	/* a peer that does not read our close frame is not waited for long */
+	c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
+	uint8_t body[2 + WSF_MAX_CONTROL];
+	size_t bl = 0;
+	if (code != 1005) {
+		if (rlen > WSF_MAX_CONTROL - 2)
+			rlen = WSF_MAX_CONTROL - 2;
+		body[0] = (uint8_t)(code >> 8);
+		body[1] = (uint8_t)code;
+		if (rlen)
+			memcpy(body + 2, reason, rlen);
+		bl = 2 + rlen;
 	}
-	if (!wslay_event_get_read_enabled(c->ctx) && !wslay_event_get_close_sent(c->ctx) && c->state == WS_OPEN) {
-		/* wslay refused the input (bad frame, too big): it queued a close */
-		c->state = WS_CLOSING;
-		c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
+	struct iovec iov = { body, bl };
+	put_frame(c, WSF_OP_CLOSE, &iov, 1);
+	/* the input is dropped by the reader (a message may still be in use) */
+}
+
+/* After a close: input that is not read yet is of no interest any more. */
+static void drop_input(struct ws_conn *c)
+{
+	if (c->in) {
+		evbuffer_free(c->in);
+		c->in = NULL;
 	}
-	if (wslay_event_get_close_sent(c->ctx) && !c->close_code)
-		c->close_code = wslay_event_get_status_code_sent(c->ctx);
-	flush(c);
+	wsf_reset(&c->rd);
 }
 
-static void readcb(struct bufferevent *bev, void *arg)
+/* ---- reading ---- */
+
+/* Acts on one event from the decoder; false when nothing more is to be
+ * read from this connection in this turn. */
+static bool on_event(struct ws_conn *c, const struct wsf_event *ev)
 {
-	process(arg);
+	c->last_seen_ms = time_mono_ms();
+	switch (ev->kind) {
+	case WSF_EV_NONE:
+		return true;
+	case WSF_EV_TEXT:
+		if (WS.h->on_text)
+			WS.h->on_text(c, (const char *)ev->data, ev->len);
+		break;
+	case WSF_EV_BINARY:
+		if (WS.h->on_binary)
+			WS.h->on_binary(c, ev->data, ev->len);
+		break;
+	case WSF_EV_PING: {
+		struct iovec iov = { (void *)ev->data, ev->len };
+		put_frame(c, WSF_OP_PONG, &iov, 1);
+		return true;
+	}
+	case WSF_EV_PONG:
+		return true;
+	case WSF_EV_CLOSE:
+		/* answer with the same code (nothing when there was none) */
+		send_close(c, ev->code, NULL, 0);
+		c->close_code = ev->code;
+		return false;
+	case WSF_EV_ERROR:
+		log_debug("websocket %llu from %s: %s", (unsigned long long)c->id, c->peer, ev->why);
+		send_close(c, ev->code, ev->why, strlen(ev->why));
+		return false;
+	case WSF_EV_NOMEM:
+		send_close(c, 1011, "out of memory", 13);
+		return false;
+	}
+	wsf_trim(&c->rd);
+	return c->state == WS_OPEN;
 }
 
-static void writecb(struct bufferevent *bev, void *arg)
+/* Frames in a contiguous block: returns the bytes consumed (the rest is an
+ * incomplete frame), or (size_t)-1 when reading must stop. */
+static size_t take_frames(struct ws_conn *c, uint8_t *p, size_t n)
 {
-	flush(arg);
+	size_t off = 0;
+	while (off < n) {
+		struct wsf_header h;
+		uint16_t code;
+		const char *why;
+		enum wsf_peek_result pr = wsf_peek(&c->rd, p + off, n - off, &h, &code, &why);
+		if (pr == WSF_PEEK_ERROR) {
+			struct wsf_event ev = { .kind = WSF_EV_ERROR, .code = code, .why = why };
+			on_event(c, &ev);
+			return (size_t)-1;
+		}
+		if (pr == WSF_PEEK_MORE || h.frame_len > n - off)
+			break;
+		struct wsf_event ev;
+		wsf_take(&c->rd, &h, p + off, &ev);
+		off += (size_t)h.frame_len;
+		if (!on_event(c, &ev))
+			return (size_t)-1;
+	}
+	return off;
 }
 
-static void eventcb(struct bufferevent *bev, short what, void *arg)
+/* Frames from the connection's own input buffer (an incomplete frame, and
+ * what arrived after it). */
+static void take_buffered(struct ws_conn *c)
+{
+	while (c->in && c->state == WS_OPEN) {
+		size_t avail = evbuffer_get_length(c->in);
+		uint8_t head[WSF_MAX_HEADER];
+		size_t hn = avail < sizeof head ? avail : sizeof head;
+		evbuffer_copyout(c->in, head, hn);
+		struct wsf_header h;
+		uint16_t code;
+		const char *why;
+		enum wsf_peek_result pr = wsf_peek(&c->rd, head, hn, &h, &code, &why);
+		if (pr == WSF_PEEK_ERROR) {
+			struct wsf_event ev = { .kind = WSF_EV_ERROR, .code = code, .why = why };
+			on_event(c, &ev);
+			drop_input(c);
+			return;
+		}
+		if (pr == WSF_PEEK_MORE || h.frame_len > avail)
+			return;
+		uint8_t *p = evbuffer_pullup(c->in, (ssize_t)h.frame_len);
+		if (!p) {
+			struct wsf_event ev = { .kind = WSF_EV_NOMEM };
+			on_event(c, &ev);
+			drop_input(c);
+			return;
+		}
+		struct wsf_event ev;
+		wsf_take(&c->rd, &h, p, &ev);
+		if (!on_event(c, &ev)) {
+			drop_input(c);
+			return;
+		}
+		evbuffer_drain(c->in, (size_t)h.frame_len);
+		if (evbuffer_get_length(c->in) == 0) {
+			evbuffer_free(c->in);
+			c->in = NULL;
+		}
+	}
+	if (c->state != WS_OPEN)
+		drop_input(c);
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ws_conn *c = arg;
-	if (!c->close_code)
-		c->close_code = 1006; /* no close frame: abnormal closure */
-	schedule_reap(c);
-}
-
-static void pending_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ws_conn *c = ws_find((uint64_t)(uintptr_t)arg);
-	if (c)
-		process(c);
+	if (c->state == WS_DEAD)
+		return;
+	ssize_t n = read(c->fd, WS.rbuf, WS_READ_CHUNK);
+	if (n == 0) {
+		if (c->state == WS_DRAINING)
+			schedule_reap(c); /* the close handshake is complete */
+		else
+			abnormal(c);
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			abnormal(c);
+		return;
+	}
+	if (c->state != WS_OPEN)
+		return; /* after a close: what the peer still sends is dropped */
+	if (c->in) {
+		evbuffer_add(c->in, WS.rbuf, (size_t)n);
+		take_buffered(c);
+		return;
+	}
+	size_t used = take_frames(c, WS.rbuf, (size_t)n);
+	if (used == (size_t)-1 || c->state != WS_OPEN) {
+		drop_input(c);
+		return;
+	}
+	if (used < (size_t)n) {
+		c->in = evbuffer_new();
+		evbuffer_add(c->in, WS.rbuf + used, (size_t)n - used);
+	}
 }
 
 /* ---- handshake ---- */
@@ -472,19 +654,43 @@ int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why)
 	return 0;
 }
 
+/* The next loop turn after the upgrade: libevhtp is done with its
+ * bufferevent, so the socket and what was read with the request move here. */
+static void handover_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ws_conn *c = ws_find((uint64_t)(uintptr_t)arg);
+	if (!c || !c->handoff)
+		return;
+	struct evbuffer *bin = bufferevent_get_input(c->handoff);
+	if (evbuffer_get_length(bin) > 0 || c->pending) {
+		c->in = evbuffer_new();
+		evbuffer_add_buffer(c->in, bin);
+		if (c->pending) {
+			evbuffer_add_buffer(c->in, c->pending);
+			evbuffer_free(c->pending);
+			c->pending = NULL;
+		}
+	}
+	drop_handoff(c);
+	c->rev = event_new(WS.base, c->fd, EV_READ | EV_PERSIST, read_cb, c);
+	event_add(c->rev, NULL);
+	c->started = true;
+	if (c->in && c->state == WS_OPEN)
+		take_buffered(c);
+	conn_write(c);
+}
+
 struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held)
 {
 	struct ws_conn *c = xcalloc(1, sizeof *c);
-	struct wslay_event_callbacks cbs = { .recv_callback = recv_cb, .send_callback = send_cb,
-					     .on_msg_recv_callback = msg_cb };
-	if (wslay_event_context_server_init(&c->ctx, &cbs, c) != 0)
-		abort(); /* only fails on allocation */
-	wslay_event_config_set_max_recv_msg_length(c->ctx, WS.lim.max_message);
-
-	c->bev = evhtp_connection_take_ownership(req->conn);
+	c->rd.max_message = WS.lim.max_message;
+	c->handoff = evhtp_connection_take_ownership(req->conn);
+	bufferevent_disable(c->handoff, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->handoff, NULL, NULL, NULL, NULL);
+	c->fd = bufferevent_getfd(c->handoff);
 	c->id = ++WS.next_id;
 	c->opened_ms = c->last_seen_ms = time_mono_ms();
-	peer_name(bufferevent_getfd(c->bev), c->peer, sizeof c->peer);
+	peer_name(c->fd, c->peer, sizeof c->peer);
 	if (held && evbuffer_get_length(held) > 0) {
 		c->pending = evbuffer_new();
 		evbuffer_add_buffer(c->pending, held);
@@ -496,12 +702,7 @@ struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuf
 	WS.count++;
 	table_insert(c);
 
-	bufferevent_setcb(c->bev, readcb, writecb, eventcb, c);
-	bufferevent_set_timeouts(c->bev, NULL, NULL); /* liveness is ours now */
-	/* stop reading the socket while this much input waits: with a client
-	 * that sends faster than we can answer, TCP pushes back, not memory */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 256 * 1024);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = outbuf(c);
 	evbuffer_add_printf(out,
 			    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 			    "Sec-WebSocket-Accept: %s\r\n",
@@ -509,59 +710,54 @@ struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuf
 	if (WS.slot >= 0)
 		evbuffer_add_printf(out, "X-RTFT-Worker: %d\r\n", WS.slot);
 	evbuffer_add_printf(out, "\r\n");
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (WS.h->on_open)
 		WS.h->on_open(c);
-	/* libevhtp drains the request from the input when we return: anything
-	 * the client sent after it is processed on the next loop turn */
-	if (c->pending)
-		event_base_once(WS.base, -1, EV_TIMEOUT, pending_cb, (void *)(uintptr_t)c->id, NULL);
+	/* libevhtp drains the request from its buffer when we return; the
+	 * socket is taken over on the next loop turn */
+	event_base_once(WS.base, -1, EV_TIMEOUT, handover_cb, (void *)(uintptr_t)c->id, NULL);
 	return c;
 }
 
 /* ---- sending and closing ---- */
 
-static int queue(struct ws_conn *c, uint8_t opcode, const uint8_t *msg, size_t len)
+static int queue(struct ws_conn *c, uint8_t opcode, const struct iovec *iov, int n)
 {
 	if (c->state != WS_OPEN)
 		return RT_ERR;
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
 	if (ws_outbound(c) + len > WS.lim.max_outbound)
 		return RT_AGAIN;
-	struct wslay_event_msg m = { opcode, msg, len };
-	if (wslay_event_queue_msg(c->ctx, &m) != 0)
-		return RT_ERR;
-	c->queued += len;
-	flush(c);
+	put_frame(c, opcode, iov, n);
 	return RT_OK;
 }
 
 int ws_send_text(struct ws_conn *c, const char *msg, size_t len)
 {
-	return queue(c, WSLAY_TEXT_FRAME, (const uint8_t *)msg, len);
+	struct iovec iov = { (void *)msg, len };
+	return queue(c, WSF_OP_TEXT, &iov, 1);
+}
+
+int ws_send_textv(struct ws_conn *c, const struct iovec *iov, int n)
+{
+	return queue(c, WSF_OP_TEXT, iov, n);
 }
 
 int ws_send_binary(struct ws_conn *c, const uint8_t *msg, size_t len)
 {
-	return queue(c, WSLAY_BINARY_FRAME, msg, len);
+	struct iovec iov = { (void *)msg, len };
+	return queue(c, WSF_OP_BINARY, &iov, 1);
+}
+
+int ws_send_binaryv(struct ws_conn *c, const struct iovec *iov, int n)
+{
+	return queue(c, WSF_OP_BINARY, iov, n);
 }
 
 void ws_close(struct ws_conn *c, uint16_t code, const char *reason)
 {
-	if (c->state != WS_OPEN)
-		return;
-	c->state = WS_CLOSING;
-	c->close_code = code;
-	/* a peer that does not read our close frame is not waited for long */
-	c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
-	size_t rlen = reason ? strlen(reason) : 0;
-	if (rlen > 120)
-		rlen = 120;
-	if (wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, rlen) != 0) {
-		schedule_reap(c);
-		return;
-	}
-	wslay_event_shutdown_read(c->ctx);
-	flush(c);
+	send_close(c, code, reason, reason ? strlen(reason) : 0);
 }
 
 void ws_close_all(uint16_t code, const char *reason)
@@ -578,6 +774,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	int64_t now = time_mono_ms();
 	int64_t hb = WS.lim.heartbeat_ms;
+	/* walking 100,000 idle connections costs cache misses, not work:
+	 * every tick only while a close deadline runs, else a few times per
+	 * heartbeat interval */
+	int64_t every = hb / 4 > 250 ? hb / 4 : 250;
+	if (WS.closing == 0 && now - WS.last_walk_ms < every)
+		return;
+	WS.last_walk_ms = now;
 	for (struct ws_conn *c = WS.all, *n; c; c = n) {
 		n = c->next;
 		if ((c->state == WS_DRAINING || c->state == WS_CLOSING) && c->close_deadline_ms &&
@@ -595,16 +798,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (now - c->last_seen_ms >= hb && now - c->last_ping_ms >= hb) {
 			c->last_ping_ms = now;
-			struct wslay_event_msg m = { WSLAY_PING, NULL, 0 };
-			if (wslay_event_queue_msg(c->ctx, &m) == 0)
-				flush(c);
+			put_frame(c, WSF_OP_PING, NULL, 0);
 		}
 	}
 }
 
 void ws_apply_limits(const struct ws_limits *lim)
 {
-	WS.lim = *lim;
+	WS.lim = *lim; /* max_message: for connections opened from now on */
 	if (WS.tick_ev) {
 		/* often enough for close deadlines, pings go by last_seen_ms */
 		int ms = lim->heartbeat_ms / 2;
@@ -627,7 +828,9 @@ void ws_setup(struct event_base *base, const struct ws_handlers *h, int slot, ui
 	WS.next_id = (uint64_t)getpid() << 32;
 	WS.table_size = WS_TABLE_MIN;
 	WS.table = xcalloc(WS.table_size, sizeof *WS.table);
+	WS.rbuf = xmalloc(WS_READ_CHUNK);
 	WS.reap_ev = event_new(base, -1, 0, reap_cb, NULL);
+	WS.flush_ev = event_new(base, -1, 0, flush_cb, NULL);
 	WS.tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	if (WS.lim.heartbeat_ms)
 		ws_apply_limits(&WS.lim);

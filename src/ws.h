@@ -1,7 +1,7 @@
 /*
  * ws.h: WebSocket connections of a worker: the RFC 6455 upgrade from a
- * libevhtp request, framing through wslay on the connection's bufferevent,
- * ping/pong and close codes, the outbound limit, and a table of this
+ * libevhtp request, framing (wsframe.c) on the connection's socket, output
+ * batched per loop turn, ping/pong and close codes, the outbound limit, and a table of this
  * worker's connections by id. What the messages mean is room.c's business.
  */
 #ifndef RT_WS_H
@@ -10,6 +10,7 @@
 #include "rtftd.h"
 
 #include <evhtp.h>
+#include <sys/uio.h>
 
 struct ws_conn;
 struct http_server;
@@ -46,10 +47,15 @@ int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why);
  * connection. Call only after ws_handshake_check returned 0. */
 struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held);
 
-/* Queue a text or binary message. RT_OK, or RT_ERR when the connection is
- * closing or over its outbound limit (it is then closed with 1008). */
+/* Queue a text or binary message: written at the end of the loop turn.
+ * RT_OK; RT_AGAIN when it would put the connection over its outbound limit
+ * (nothing is queued; the caller tells the sender); RT_ERR when the
+ * connection is closing. */
 int ws_send_text(struct ws_conn *c, const char *msg, size_t len);
 int ws_send_binary(struct ws_conn *c, const uint8_t *msg, size_t len);
+/* A text message given in pieces (no copy to join them first). */
+int ws_send_textv(struct ws_conn *c, const struct iovec *iov, int n);
+int ws_send_binaryv(struct ws_conn *c, const struct iovec *iov, int n);
 /* Start the close handshake with code and reason. */
 void ws_close(struct ws_conn *c, uint16_t code, const char *reason);
 /* Every open connection: close with code (1001 on stop, 1012 on drain). */

@@ -3,7 +3,7 @@
 # UBSan and runs each for SECONDS (default 60) from its seed corpus
 # (tests/fuzz/corpus/<name>/, copied so the repository is not written to).
 # A target names the sources it links in a line "FUZZ_SOURCES: a.c b.c",
-# and libraries, if any, in a line "FUZZ_LIBS: -lwslay".
+# and libraries, if any, in a line "FUZZ_LIBS: -lm".
 set -eu
 secs=${1:-60}
 top=$(cd "$(dirname "$0")/../.." && pwd)

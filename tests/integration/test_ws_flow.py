@@ -51,6 +51,7 @@ def test_slow_reader_bounded_memory_and_sender_told(daemon, same_worker):
             while sent < limit:
                 text = chunk_text(payload, n * CHUNK, 1 << 40)
                 await fast.send(text)
+                await asyncio.sleep(0)  # let the client read what the server says
                 sent += len(text)
                 n += 1
                 rss_max = max(rss_max, daemon_rss_bytes(d))
@@ -179,6 +180,7 @@ def test_stuck_reader_is_dropped_and_its_name_released(daemon):
                 assert sent < 64 * MIB, "no 'not keeping up' after %d MiB" % (sent // MIB)
                 text = chunk_text(payload, 0, 1 << 40)
                 await fast.send(text)
+                await asyncio.sleep(0)  # let the client read what the server says
                 sent += len(text)
             assert fast.take("ERROR")[0]["message"].startswith("slow is not keeping up")
             t0 = time.monotonic()
@@ -219,6 +221,7 @@ def test_not_keeping_up_is_told_even_right_after_not_online(daemon):
                     break
                 text = chunk_text(payload, sent, 1 << 40)
                 await fast.send(text)
+                await asyncio.sleep(0)  # let the client read what the server says
                 sent += len(text)
             took = time.monotonic() - t0
             assert took < 4, "took %.1f s: the 5 s notice window is over, the test proves nothing" % took
@@ -253,6 +256,7 @@ def test_stuck_reader_that_sends_close_is_dropped_and_its_name_released(daemon):
                 assert sent < 64 * MIB, "no 'not keeping up' after %d MiB" % (sent // MIB)
                 text = chunk_text(payload, 0, 1 << 40)
                 await fast.send(text)
+                await asyncio.sleep(0)  # let the client read what the server says
                 sent += len(text)
             assert fast.take("ERROR")[0]["message"].startswith("slow is not keeping up")
             stuck.send_close(1000)
