@@ -15,6 +15,7 @@
 #include "util.h"
 #include "ws.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -602,6 +603,40 @@ static void set_timeouts(struct http_server *srv, const struct config *cfg)
 	}
 }
 
+/* accept() failed for a reason that waiting fixes (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM): the connection stays queued and the socket stays
+ * readable, so libevent would call accept() again at once, forever, and
+ * log each failure. Stop listening for a moment instead, and say so once
+ * in a while. */
+#define ACCEPT_PAUSE_MS 100
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *srv = arg;
+	if (srv->htp->server && !srv->quitting)
+		evconnlistener_enable(srv->htp->server);
+}
+
+static void accept_error_cb(struct evconnlistener *lst, void *arg)
+{
+	evhtp_t *htp = arg; /* the listener is libevhtp's */
+	struct http_server *srv = htp->arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	srv->accept_errors++;
+	int64_t now = time_mono_ms();
+	if (now - srv->accept_warned_ms >= 10000) {
+		log_warn("accept() failed: %s (%llu times so far); not accepting for %d ms%s", strerror(e),
+			 (unsigned long long)srv->accept_errors, ACCEPT_PAUSE_MS,
+			 e == EMFILE || e == ENFILE ? ": raise the open files limit (LimitNOFILE) or add workers"
+						    : "");
+		srv->accept_warned_ms = now;
+	}
+	evconnlistener_disable(lst);
+	if (!srv->accept_retry)
+		srv->accept_retry = evtimer_new(srv->base, accept_resume_cb, srv);
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	evtimer_add(srv->accept_retry, &tv);
+}
+
 int http_server_init(struct http_server *srv, struct event_base *base, int listen_fd, const struct config *cfg,
 		     const char *role, int slot, struct rt_err *err)
 {
@@ -624,6 +659,7 @@ int http_server_init(struct http_server *srv, struct event_base *base, int liste
 		rt_err_set(err, "evhtp_accept_socket(fd %d) failed", listen_fd);
 		return RT_ERR;
 	}
+	evconnlistener_set_error_cb(srv->htp->server, accept_error_cb);
 	return RT_OK;
 }
 
@@ -666,6 +702,10 @@ void http_server_close_all(struct http_server *srv)
 void http_server_fini(struct http_server *srv)
 {
 	http_server_close_all(srv);
+	if (srv->accept_retry) {
+		event_free(srv->accept_retry);
+		srv->accept_retry = NULL;
+	}
 	if (srv->htp && srv->htp->server) {
 		evconnlistener_free(srv->htp->server);
 		srv->htp->server = NULL;

@@ -35,6 +35,9 @@ struct http_server {
 	http_upgrade_handler upgrade;
 	struct route *routes; /* exact-match table, see http_route */
 	int nroutes;
+	struct event *accept_retry; /* accept() paused after EMFILE and the like */
+	uint64_t accept_errors;
+	int64_t accept_warned_ms;
 };
 
 /* Sets up libevhtp on base over listen_fd (already bound and listening). */

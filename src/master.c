@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -710,6 +711,26 @@ static int64_t next_timeout(int64_t now)
 	return t < 0 ? 0 : t;
 }
 
+/* Every connection is a descriptor in one worker: take the soft limit up
+ * to the hard one (LimitNOFILE= in the unit sets both), which workers
+ * inherit. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("cannot raise the open files limit from %llu to %llu: %s", (unsigned long long)was,
+				 (unsigned long long)rl.rlim_max, strerror(errno));
+			return;
+		}
+	}
+	log_debug("open files limit: %llu per process", (unsigned long long)rl.rlim_cur);
+}
+
 int master_run(struct config *cfg, const struct config_src *src)
 {
 	struct rt_err err;
@@ -723,6 +744,7 @@ int master_run(struct config *cfg, const struct config_src *src)
 		return RT_EXIT_FAILURE;
 	}
 	S.watchdog_usec = notify_watchdog_usec();
+	raise_nofile();
 
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, S.stats_fds) < 0) {
 		log_error("socketpair(AF_UNIX, SOCK_DGRAM) failed: %s", strerror(errno));

@@ -68,7 +68,7 @@ class Notifier:
 class Daemon:
     """One rtftd under test."""
 
-    def __init__(self, root, config=None, env=None, args=None, name="d"):
+    def __init__(self, root, config=None, env=None, args=None, name="d", nofile=None):
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir)
         self.port = free_port()
@@ -88,6 +88,7 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.extra_env = dict(env or {})
         self.args = list(args or [])
+        self.nofile = nofile  # (soft, hard) RLIMIT_NOFILE for the daemon, or None
         self.proc = None
         self.exit_code = None
         # sun_path is 108 bytes: keep the socket in a short directory
@@ -114,8 +115,13 @@ class Daemon:
         env = {"NOTIFY_SOCKET": self.notifier.path}
         env.update(self.extra_env)
         self.log_file = open(self.log_path, "ab")
+        limits = None
+        if self.nofile:
+            import resource
+            limits = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
         self.proc = subprocess.Popen([rtftd_bin(), "-c", self.config_path] + self.args, env=clean_env(env),
-                                     stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file)
+                                     stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file,
+                                     preexec_fn=limits)
         if wait:
             self.wait_ready()
         return self
@@ -310,8 +316,8 @@ def daemon(tmp_path):
     """Factory: daemon(config={...}, env={...}, args=[...], start=True) -> Daemon."""
     made = []
 
-    def make(config=None, env=None, args=None, start=True, wait=True):
-        d = Daemon(str(tmp_path), config=config, env=env, args=args, name="d%d" % len(made))
+    def make(config=None, env=None, args=None, start=True, wait=True, nofile=None):
+        d = Daemon(str(tmp_path), config=config, env=env, args=args, name="d%d" % len(made), nofile=nofile)
         made.append(d)
         if start:
             d.start(wait=wait)
