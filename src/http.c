@@ -344,8 +344,15 @@ static void guarded_readcb(struct bufferevent *bev, void *arg)
 	}
 	release_hold(hc, in);
 	if (hc->verdict) {
-		reject(hc, bev);
-		return;
+		/* the refused bytes may come after requests still to be served:
+		 * pipelined ones, or an upgrade whose WebSocket frames the guard
+		 * scanned as the next request. Serve those first (the retry
+		 * below comes back), refuse once the refused request is next. */
+		uint64_t next = hc->appended - evbuffer_get_length(in);
+		if (next >= hc->guard.req_start || hc->idle_retries >= 100 || hc->nends == 0) {
+			reject(hc, bev);
+			return;
+		}
 	}
 	/* libevhtp 1.2.18 pauses a connection while it writes a reply and does
 	 * not look at requests already buffered behind it until more bytes

@@ -220,3 +220,37 @@ def test_upgrade_after_a_keepalive_request(daemon):
         assert r.buf == b'\x81\x0f{"type":"PONG"}', r.buf
     finally:
         s.close()
+
+
+def test_frame_bytes_behind_a_pipelined_upgrade_are_not_judged_as_http(daemon):
+    """Like the test above, with a mask chosen so that the masked frame,
+    read as HTTP, is a malformed request (a header line starting with a
+    space). The HTTP guard scans every byte the client sends, including
+    the frames behind an upgrade: its verdict on them must not cost the
+    requests before them (the GET's answer, the 101) or the frame itself.
+    With a random mask this happened now and then."""
+    d = daemon(config={"workers": WORKERS})
+    key = new_key()
+    payload = jdump({"type": "PING"}).encode()
+    want_masked = b"\r\nX\r\n x\r\n\r\n"  # masked bytes 0..10: a line, then a space-led header
+    mask = bytes(want_masked[i] ^ payload[i] for i in range(4))
+    frame = encode_frame(OP_TEXT, payload, mask_key=mask)
+    s = connect(d.port, timeout=3)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + http_request("/ws", key) + frame)
+        buf = b""
+        deadline = time.monotonic() + 3
+        want = b'\x81\x0f{"type":"PONG"}'
+        while want not in buf and time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            buf += data
+        assert buf.startswith(b"HTTP/1.1 200"), buf[:100]
+        assert b"HTTP/1.1 101" in buf, "the upgrade behind a GET was refused: %r" % buf[-200:]
+        assert want in buf, "no PONG for the frame sent behind the upgrade: %r" % buf[-100:]
+    finally:
+        s.close()
