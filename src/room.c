@@ -53,6 +53,7 @@ struct user {
 	struct notice notices[NOTICES];
 	struct xfer *xfers; /* USER_TRANSFERS, allocated by the first FILE_METADATA */
 	bool binary_ok; /* said CAPABILITIES {binaryRelay: true} */
+	uint64_t list_hash; /* R.top_hash of the last list this user was sent */
 };
 
 static struct {
@@ -61,7 +62,13 @@ static struct {
 	uint32_t gen;
 	int max_list;
 	int register_timeout_ms;
-	uint64_t list_version; /* presence version of the last lists sent */
+	uint64_t list_version; /* presence version of the snapshot in R.names */
+	size_t count; /* names in R.names */
+	uint64_t top_hash; /* of the names that decide every list (see top_of) */
+	int64_t snap_ms; /* last refresh_names() */
+	double snap_tokens; /* snapshots allowed now (see refresh_names) */
+	bool users_behind; /* some user may hold a list older than top_hash */
+	int64_t next_round_ms; /* lists go out again from then on */
 	struct presence_name *snap;
 	size_t snap_cap;
 	const char **names;
@@ -252,23 +259,77 @@ static const char *name_problem(const char *name)
 	return NULL;
 }
 
-/* Fresh snapshot of every name into R.names; returns the count. */
-static size_t take_snapshot(uint64_t *version)
+/* Every name, sorted, into R.names (R.count of them). */
+static void take_snapshot(void)
 {
 	size_t count = 0;
+	uint64_t v = 0;
 	for (;;) {
-		int rc = presence_snapshot(R.snap, R.snap_cap, &count, version);
+		int rc = presence_snapshot(R.snap, R.snap_cap, &count, &v);
 		if (rc == RT_OK)
 			break;
-		if (rc == RT_ERR)
-			return 0;
+		if (rc == RT_ERR) {
+			count = 0;
+			break;
+		}
 		R.snap_cap = count + 1024;
 		R.snap = xrealloc(R.snap, R.snap_cap * sizeof *R.snap);
 		R.names = xrealloc(R.names, R.snap_cap * sizeof *R.names);
 	}
 	for (size_t i = 0; i < count; i++)
 		R.names[i] = R.snap[i].name;
-	return count;
+	R.count = count;
+	R.list_version = v;
+}
+
+/* How many of the sorted names decide what any user is sent: a list holds
+ * the first max names other than the user's own, so the first max + 1
+ * decide them all. A name joining or leaving after those changes nobody's
+ * list. */
+static size_t top_of(void)
+{
+	return R.count < (size_t)R.max_list + 1 ? R.count : (size_t)R.max_list + 1;
+}
+
+static uint64_t hash_top(void)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)R.max_list; /* FNV-1a */
+	size_t k = top_of();
+	for (size_t i = 0; i < k; i++)
+		for (const unsigned char *p = (const unsigned char *)R.names[i];; p++) {
+			h = (h ^ *p) * 0x100000001b3ULL;
+			if (!*p)
+				break;
+		}
+	return h;
+}
+
+/* Brings R.names up to date with presence. Each snapshot copies and sorts
+ * every name, so in a storm of joins they are rationed (a burst of
+ * SNAP_BURST, then SNAP_PER_S a second): a USERNAME_SET built from a
+ * slightly older one is followed by a USER_LIST in the next round. A
+ * GET_USERS (force) always gets the current names. */
+#define SNAP_BURST 50.0
+#define SNAP_PER_S 500.0
+static void refresh_names(int64_t now, bool force)
+{
+	if (presence_version() == R.list_version && R.snap)
+		return;
+	R.snap_tokens += (double)(now - R.snap_ms) * SNAP_PER_S / 1000.0;
+	if (R.snap_tokens > SNAP_BURST)
+		R.snap_tokens = SNAP_BURST;
+	R.snap_ms = now;
+	if (R.snap && !force && R.snap_tokens < 1.0) {
+		R.users_behind = true; /* the tick looks again */
+		return;
+	}
+	R.snap_tokens -= 1.0;
+	take_snapshot();
+	uint64_t h = hash_top();
+	if (h != R.top_hash) {
+		R.top_hash = h;
+		R.users_behind = true;
+	}
 }
 
 static size_t list_cap(void)
@@ -276,12 +337,16 @@ static size_t list_cap(void)
 	return (size_t)R.max_list * (PRESENCE_NAME_MAX * 6 + 3) + 128;
 }
 
-static void send_user_list(struct user *u, size_t count)
+/* The user's list; returns the bytes queued. */
+static size_t send_user_list(struct user *u)
 {
 	char *out = scratch(list_cap());
-	size_t n = proto_format_user_list(out, R.buf_cap, R.names, count, u->name, (size_t)R.max_list);
-	if (n < R.buf_cap)
-		send_text(u, out, n);
+	size_t n = proto_format_user_list(out, R.buf_cap, R.names, R.count, u->name, (size_t)R.max_list);
+	if (n >= R.buf_cap)
+		return 0;
+	send_text(u, out, n);
+	u->list_hash = R.top_hash;
+	return n;
 }
 
 static void on_set_username(struct user *u, const struct proto_msg *m, const char *buf)
@@ -344,11 +409,16 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 	if (strcmp(u->name, name) != 0)
 		log_debug("websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
 	memcpy(u->name, name, strlen(name) + 1); /* valid: at most 32 bytes */
-	size_t count = take_snapshot(NULL);
+	refresh_names(time_mono_ms(), false);
 	char *out = scratch(list_cap() + 256);
-	size_t n = proto_format_username_set(out, R.buf_cap, u->name, R.names, count, u->name, (size_t)R.max_list);
+	size_t n = proto_format_username_set(out, R.buf_cap, u->name, R.names, R.count, u->name, (size_t)R.max_list);
 	if (n < R.buf_cap)
 		send_text(u, out, n);
+	/* protocol v1: every registered user, the new one too, gets a
+	 * USER_LIST after a join (the next round); others' lists change only
+	 * when this name is among the first ones (refresh_names() compares) */
+	u->list_hash = 0;
+	R.users_behind = true;
 }
 
 /* ---- relaying ---- */
@@ -500,11 +570,10 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 	case PROTO_SET_USERNAME:
 		on_set_username(u, &m, msg);
 		break;
-	case PROTO_GET_USERS: {
-		size_t count = take_snapshot(NULL);
-		send_user_list(u, count);
+	case PROTO_GET_USERS:
+		refresh_names(time_mono_ms(), true);
+		send_user_list(u);
 		break;
-	}
 	case PROTO_PING: {
 		char out[32];
 		size_t n = proto_format_pong(out, sizeof out);
@@ -626,10 +695,19 @@ static const struct ws_handlers handlers = { on_open, on_text, on_binary, on_clo
 
 /* ---- coalesced lists, register timeout ---- */
 
+/* A round of lists costs the worker about this many bytes per ms at most:
+ * the next round waits until the last one is paid for. 10,000 users with
+ * lists of 1,000 names are 150 MB a round, one round every 0.6 s. */
+#define LIST_BYTES_PER_MS (256 * 1024)
+#define LIST_ROUND_MAX_MS 5000
+
 struct tick_ctx {
-	size_t count;
 	int64_t now;
-	bool lists;
+	bool lists; /* send a list to every user whose list_hash is old */
+	bool timeouts;
+	struct ws_shared *common; /* the list of users outside the top names */
+	size_t common_len;
+	size_t bytes;
 };
 
 static void tick_one(struct ws_conn *c, void *arg)
@@ -639,12 +717,34 @@ static void tick_one(struct ws_conn *c, void *arg)
 	if (!u)
 		return;
 	if (!u->name[0]) {
-		if (t->now - u->opened_ms > R.register_timeout_ms)
+		if (t->timeouts && t->now - u->opened_ms > R.register_timeout_ms)
 			ws_close(c, 1008, "no SET_USERNAME in time");
 		return;
 	}
-	if (t->lists)
-		send_user_list(u, t->count);
+	if (!t->lists || u->list_hash == R.top_hash)
+		return;
+	size_t k = top_of();
+	if (k > 0 && R.count > k && strcmp(u->name, R.names[k - 1]) > 0) {
+		/* not among the first names: the same list as everyone else's,
+		 * built once and referenced by each connection */
+		if (!t->common) {
+			char *out = scratch(list_cap());
+			size_t n = proto_format_user_list(out, R.buf_cap, R.names, R.count, NULL, (size_t)R.max_list);
+			if (n >= R.buf_cap)
+				return;
+			t->common = ws_shared_new(out, n);
+			t->common_len = n;
+		}
+		rt_stats.replies_out++;
+		int rc = ws_send_shared(c, t->common);
+		if (rc == RT_AGAIN)
+			ws_close(c, 1008, "outbound limit reached: the client is not reading");
+		else if (rc == RT_OK)
+			t->bytes += t->common_len;
+		u->list_hash = R.top_hash;
+		return;
+	}
+	t->bytes += send_user_list(u);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -656,11 +756,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	rt_stats.bus_frames_out = bus_frames_out;
 	rt_stats.transfer_records_written = __atomic_load_n(&transfers_written, __ATOMIC_RELAXED);
 	rt_stats.transfer_records_dropped = __atomic_load_n(&transfers_dropped, __ATOMIC_RELAXED);
-	uint64_t v = presence_version();
-	if (v != R.list_version) {
-		t.count = take_snapshot(&v);
-		R.list_version = v;
-		t.lists = true;
+	if (t.now >= R.next_round_ms) {
+		refresh_names(t.now, true);
+		t.lists = R.users_behind;
 	}
 	/* with nothing to send, the register timeout is checked a few times
 	 * per timeout only: walking every connection 20 times a second would
@@ -668,10 +766,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t every = R.register_timeout_ms / 8;
 	if (every > 1000)
 		every = 1000;
-	if (!t.lists && (R.registered >= ws_count() || t.now - R.last_walk_ms < every))
+	t.timeouts = R.registered < ws_count() && t.now - R.last_walk_ms >= every;
+	if (!t.lists && !t.timeouts)
 		return;
-	R.last_walk_ms = t.now;
+	if (t.timeouts)
+		R.last_walk_ms = t.now;
 	ws_foreach(tick_one, &t);
+	if (t.lists) {
+		R.users_behind = false;
+		int64_t wait = (int64_t)(t.bytes / LIST_BYTES_PER_MS);
+		R.next_round_ms = t.now + (wait > LIST_ROUND_MAX_MS ? LIST_ROUND_MAX_MS : wait);
+	}
+	ws_shared_release(t.common);
 }
 
 /* ---- setup ---- */
@@ -693,7 +799,11 @@ void room_apply(const struct config *cfg)
 {
 	R.store_file_names = cfg->store_file_names;
 	R.max_message = (uint64_t)cfg->max_message_bytes;
-	R.max_list = cfg->user_list_max;
+	if (R.max_list != cfg->user_list_max) {
+		R.max_list = cfg->user_list_max;
+		R.list_version = UINT64_MAX; /* lists are rebuilt with the new length */
+		R.snap_ms = 0;
+	}
 	R.register_timeout_ms = cfg->register_timeout_ms;
 	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,
 				 .max_outbound = (size_t)cfg->max_outbound_bytes,

@@ -755,6 +755,52 @@ int ws_send_binaryv(struct ws_conn *c, const struct iovec *iov, int n)
 	return queue(c, WSF_OP_BINARY, iov, n);
 }
 
+/* ---- one message to many ---- */
+
+struct ws_shared {
+	unsigned refs;
+	size_t len;
+	uint8_t frame[]; /* header and payload */
+};
+
+struct ws_shared *ws_shared_new(const char *msg, size_t len)
+{
+	uint8_t hdr[WSF_MAX_HEADER];
+	size_t hl = wsf_server_header(hdr, WSF_OP_TEXT, len);
+	struct ws_shared *s = xmalloc(sizeof *s + hl + len);
+	s->refs = 1;
+	s->len = hl + len;
+	memcpy(s->frame, hdr, hl);
+	memcpy(s->frame + hl, msg, len);
+	return s;
+}
+
+void ws_shared_release(struct ws_shared *s)
+{
+	if (s && --s->refs == 0)
+		free(s);
+}
+
+static void shared_unref(const void *data, size_t len, void *arg)
+{
+	ws_shared_release(arg);
+}
+
+int ws_send_shared(struct ws_conn *c, struct ws_shared *s)
+{
+	if (c->state != WS_OPEN)
+		return RT_ERR;
+	if (ws_outbound(c) + s->len > WS.lim.max_outbound)
+		return RT_AGAIN;
+	s->refs++;
+	if (evbuffer_add_reference(outbuf(c), s->frame, s->len, shared_unref, s) != 0) {
+		s->refs--;
+		return RT_ERR;
+	}
+	mark_dirty(c);
+	return RT_OK;
+}
+
 void ws_close(struct ws_conn *c, uint16_t code, const char *reason)
 {
 	send_close(c, code, reason, reason ? strlen(reason) : 0);
@@ -777,7 +823,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	/* walking 100,000 idle connections costs cache misses, not work:
 	 * every tick only while a close deadline runs, else a few times per
 	 * heartbeat interval */
-	int64_t every = hb / 4 > 250 ? hb / 4 : 250;
+	int64_t every = hb / 4;
 	if (WS.closing == 0 && now - WS.last_walk_ms < every)
 		return;
 	WS.last_walk_ms = now;

@@ -56,6 +56,16 @@ int ws_send_binary(struct ws_conn *c, const uint8_t *msg, size_t len);
 /* A text message given in pieces (no copy to join them first). */
 int ws_send_textv(struct ws_conn *c, const struct iovec *iov, int n);
 int ws_send_binaryv(struct ws_conn *c, const struct iovec *iov, int n);
+/* One text message for many connections: the frame is built once and each
+ * connection's output refers to it (no copy per recipient). ws_shared_new
+ * returns it with one reference, which the caller releases when done;
+ * ws_send_shared takes one more per connection (same results as
+ * ws_send_text), dropped once that connection has written it. */
+struct ws_shared;
+struct ws_shared *ws_shared_new(const char *msg, size_t len);
+int ws_send_shared(struct ws_conn *c, struct ws_shared *s);
+void ws_shared_release(struct ws_shared *s);
+
 /* Start the close handshake with code and reason. */
 void ws_close(struct ws_conn *c, uint16_t code, const char *reason);
 /* Every open connection: close with code (1001 on stop, 1012 on drain). */

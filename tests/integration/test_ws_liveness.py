@@ -161,3 +161,22 @@ def test_register_timeout_closes_with_1008(daemon):
             named.close()
             await lib.close()
     run(body())
+
+
+def test_http_request_timeout_does_not_apply_to_websockets(daemon):
+    """request_timeout_ms bounds HTTP requests; a WebSocket that answers
+    pings may stay quiet much longer. (Before ws.c took the socket from
+    libevhtp's bufferevent, its read timeout dropped such a client with no
+    close frame.)"""
+    d = start(daemon, request_timeout_ms=1000, heartbeat_interval_ms=400)
+
+    async def body():
+        c = await Client.open(d)
+        try:
+            await c.register("quiet")
+            await asyncio.sleep(3)
+            await c.ping(timeout=2)
+            assert c.closed_at is None
+        finally:
+            await c.close()
+    run(body())

@@ -129,17 +129,27 @@ def test_user_list_max_caps_lists(daemon):
                 m = await c.next("USER_LIST")
                 # docs/protocol.md: the other names in byte order, at most user_list_max
                 assert m["users"] == sorted(set(names) - {n})[:5], m
-            # a pushed list (after a join) is capped too
+            # a join after the first user_list_max + 1 names changes nobody's
+            # list: none is sent to the others (docs/protocol.md), but the
+            # newcomer gets its own, capped
             extra = await connect_on(d)
+            first = await connect_on(d)
             try:
                 for c in cs:
                     c.take("USER_LIST")
                 await extra.register("zzlast")
+                m = await extra.next("USER_LIST", timeout=2)
+                assert m["users"] == sorted(names)[:5], m
+                # a name that sorts first changes every list: pushed, capped
+                await first.register("aaa-first")
                 for c, n in zip(cs, names):
-                    m = await c.next("USER_LIST", timeout=2)
-                    assert m["users"] == sorted(set(names) - {n})[:5], m
+                    m = await c.next(lambda m: m["type"] == "USER_LIST" and "aaa-first" in m["users"], timeout=2)
+                    assert m["users"] == sorted(set(names + ["aaa-first"]) - {n})[:5], m
+                for c in cs:
+                    assert not [m for m in c.take("USER_LIST") if "zzlast" in m["users"]]
             finally:
                 await extra.close()
+                await first.close()
         finally:
             await close_all(cs)
     run(body())
