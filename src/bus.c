@@ -51,6 +51,18 @@ static struct {
 
 uint64_t bus_frames_out, bus_frames_in, bus_bytes_out;
 
+/* libevent moves at most 16 KiB per read or write call by default: a
+ * relayed file chunk of 256 KiB took 16 system calls on each side. */
+#define BUS_IO_MAX (1024 * 1024)
+static void big_io(struct bufferevent *bev, int fd)
+{
+	bufferevent_set_max_single_read(bev, BUS_IO_MAX);
+	bufferevent_set_max_single_write(bev, BUS_IO_MAX);
+	int sz = BUS_IO_MAX;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+}
+
 static socklen_t bus_addr(struct sockaddr_un *sa, int slot)
 {
 	memset(sa, 0, sizeof *sa);
@@ -117,6 +129,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	struct bufferevent *bev = bufferevent_socket_new(B.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	big_io(bev, fd);
 	struct link *lk = xcalloc(1, sizeof *lk);
 	lk->bev = bev;
 	lk->inbound = true;
@@ -194,6 +207,7 @@ static struct bufferevent *link_to(int slot)
 		return NULL;
 	}
 	struct bufferevent *bev = bufferevent_socket_new(B.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	big_io(bev, fd);
 	bufferevent_setcb(bev, out_readcb, NULL, out_eventcb, (void *)(intptr_t)slot);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	B.out[slot] = bev;

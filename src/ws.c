@@ -42,6 +42,7 @@
 #define WS_CLOSE_WAIT_MS 2000 /* after our close frame: wait this long for the peer's */
 #define WS_TABLE_MIN 1024
 #define WS_READ_CHUNK (64 * 1024) /* one read per readable event */
+#define WS_READ_BIG (256 * 1024) /* the same, while a frame is incomplete */
 
 enum ws_state {
 	WS_OPEN = 0,
@@ -535,6 +536,20 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 	struct ws_conn *c = arg;
 	if (c->state == WS_DEAD)
 		return;
+	if (c->in && c->state == WS_OPEN) {
+		/* the rest of a big frame: straight into its buffer, no copy
+		 * through the worker's */
+		int n = evbuffer_read(c->in, c->fd, WS_READ_BIG);
+		if (n == 0) {
+			abnormal(c);
+		} else if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				abnormal(c);
+		} else {
+			take_buffered(c);
+		}
+		return;
+	}
 	ssize_t n = read(c->fd, WS.rbuf, WS_READ_CHUNK);
 	if (n == 0) {
 		if (c->state == WS_DRAINING)
