@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what rtftd needs on Debian 12, as root: the build dependencies,
 # and with --test everything the test suite runs (PostgreSQL, promtool,
-# mandoc, pytest, clang's fuzzer runtime, ...). Safe to run again.
+# mandoc, pytest, clang's fuzzer runtime, ...) and the benchmark's smoke
+# run (wrk, nginx). Safe to run again.
 set -eu
 
 want_test=no
@@ -20,9 +21,13 @@ fi
 
 build="build-essential autoconf automake libtool pkg-config
 	libevent-dev libevhtp-dev libonig-dev libjson-c-dev libsodium-dev
-	libsystemd-dev libsqlite3-dev libpq-dev libssl-dev libwslay-dev"
+	libsystemd-dev libsqlite3-dev libpq-dev libssl-dev"
 test="python3 python3-pytest python3-websockets postgresql prometheus
-	mandoc clang libclang-rt-14-dev systemd curl xz-utils"
+	mandoc clang libclang-rt-14-dev systemd curl xz-utils
+	wrk nginx"
+# nginx: bench/run starts its own on a loopback port, as a yardstick for
+# rtftd's HTTP (GET /healthz). Debian 12's nginx-light is nginx plus the
+# echo module, so plain nginx is the smaller install.
 
 pkgs=$build
 [ "$want_test" = yes ] && pkgs="$pkgs $test"
@@ -42,6 +47,19 @@ if [ -z "$missing" ]; then
 fi
 echo "packaging/deps.sh: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a service (nginx, postgresql) try to start it on install
+# (nginx on port 80). Neither the tests nor the benchmark want those
+# daemons, and in a container without an init system starting them fails:
+# a policy-rc.d that answers 101 ("action forbidden") makes invoke-rc.d
+# skip them. Only when the machine has none (Docker images ship one);
+# removed again however the install ends.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	trap 'rm -f "$policy"' EXIT
+	trap 'exit 1' HUP INT TERM
+	printf '#!/bin/sh\n# packaging/deps.sh: no service starts during its install\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+fi
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
