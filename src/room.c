@@ -65,8 +65,7 @@ static struct {
 	uint64_t list_version; /* presence version of the snapshot in R.names */
 	size_t count; /* names in R.names */
 	uint64_t top_hash; /* of the names that decide every list (see top_of) */
-	int64_t snap_ms; /* last refresh_names() */
-	double snap_tokens; /* snapshots allowed now (see refresh_names) */
+	int64_t snap_next_us; /* no snapshot before then, unless forced (see refresh_names) */
 	bool users_behind; /* some user may hold a list older than top_hash */
 	int64_t next_round_ms; /* lists go out again from then on */
 	struct presence_name *snap;
@@ -305,26 +304,24 @@ static uint64_t hash_top(void)
 }
 
 /* Brings R.names up to date with presence. Each snapshot copies and sorts
- * every name, so in a storm of joins they are rationed (a burst of
- * SNAP_BURST, then SNAP_PER_S a second): a USERNAME_SET built from a
- * slightly older one is followed by a USER_LIST in the next round. A
- * GET_USERS (force) always gets the current names. */
-#define SNAP_BURST 50.0
-#define SNAP_PER_S 500.0
-static void refresh_names(int64_t now, bool force)
+ * every name (about 10 ms for 50,000), so in a storm of joins they are
+ * rationed by their cost: after one that took t, the next comes 9 t later
+ * at the earliest (snapshots take at most a tenth of the worker's time;
+ * with few names, that is no limit at all). A USERNAME_SET built from an
+ * older one is followed by a USER_LIST in the next round. GET_USERS and
+ * rounds (force) always get the current names. */
+static void refresh_names(bool force)
 {
 	if (presence_version() == R.list_version && R.snap)
 		return;
-	R.snap_tokens += (double)(now - R.snap_ms) * SNAP_PER_S / 1000.0;
-	if (R.snap_tokens > SNAP_BURST)
-		R.snap_tokens = SNAP_BURST;
-	R.snap_ms = now;
-	if (R.snap && !force && R.snap_tokens < 1.0) {
+	int64_t t0 = time_mono_us();
+	if (R.snap && !force && t0 < R.snap_next_us) {
 		R.users_behind = true; /* the tick looks again */
 		return;
 	}
-	R.snap_tokens -= 1.0;
 	take_snapshot();
+	int64_t t1 = time_mono_us();
+	R.snap_next_us = t1 + 9 * (t1 - t0);
 	uint64_t h = hash_top();
 	if (h != R.top_hash) {
 		R.top_hash = h;
@@ -409,7 +406,7 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 	if (strcmp(u->name, name) != 0)
 		log_debug("websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
 	memcpy(u->name, name, strlen(name) + 1); /* valid: at most 32 bytes */
-	refresh_names(time_mono_ms(), false);
+	refresh_names(false);
 	char *out = scratch(list_cap() + 256);
 	size_t n = proto_format_username_set(out, R.buf_cap, u->name, R.names, R.count, u->name, (size_t)R.max_list);
 	if (n < R.buf_cap)
@@ -571,7 +568,7 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 		on_set_username(u, &m, msg);
 		break;
 	case PROTO_GET_USERS:
-		refresh_names(time_mono_ms(), true);
+		refresh_names(true);
 		send_user_list(u);
 		break;
 	case PROTO_PING: {
@@ -757,7 +754,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	rt_stats.transfer_records_written = __atomic_load_n(&transfers_written, __ATOMIC_RELAXED);
 	rt_stats.transfer_records_dropped = __atomic_load_n(&transfers_dropped, __ATOMIC_RELAXED);
 	if (t.now >= R.next_round_ms) {
-		refresh_names(t.now, true);
+		refresh_names(true);
 		t.lists = R.users_behind;
 	}
 	/* with nothing to send, the register timeout is checked a few times
@@ -802,7 +799,7 @@ void room_apply(const struct config *cfg)
 	if (R.max_list != cfg->user_list_max) {
 		R.max_list = cfg->user_list_max;
 		R.list_version = UINT64_MAX; /* lists are rebuilt with the new length */
-		R.snap_ms = 0;
+		R.snap_next_us = 0;
 	}
 	R.register_timeout_ms = cfg->register_timeout_ms;
 	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,
