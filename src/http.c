@@ -353,6 +353,10 @@ static void guarded_readcb(struct bufferevent *bev, void *arg)
 			reject(hc, bev);
 			return;
 		}
+		hc->idle_retries = base == hc->last_base ? hc->idle_retries + 1 : 0;
+		hc->last_base = base;
+		schedule_retry(hc); /* always come back: the refusal is owed */
+		return;
 	}
 	/* libevhtp 1.2.18 pauses a connection while it writes a reply and does
 	 * not look at requests already buffered behind it until more bytes
@@ -628,6 +632,8 @@ static void accept_error_cb(struct evconnlistener *lst, void *arg)
 	evhtp_t *htp = arg; /* the listener is libevhtp's */
 	struct http_server *srv = htp->arg;
 	int e = EVUTIL_SOCKET_ERROR();
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+		return; /* about one connection (EPROTO, ENETUNREACH, ...): go on */
 	srv->accept_errors++;
 	int64_t now = time_mono_ms();
 	if (now - srv->accept_warned_ms >= 10000) {

@@ -754,8 +754,15 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	rt_stats.transfer_records_written = __atomic_load_n(&transfers_written, __ATOMIC_RELAXED);
 	rt_stats.transfer_records_dropped = __atomic_load_n(&transfers_dropped, __ATOMIC_RELAXED);
 	if (t.now >= R.next_round_ms) {
-		refresh_names(true);
-		t.lists = R.users_behind;
+		/* a round goes out with the current names only, and takes a
+		 * snapshot no more often than they are rationed (see
+		 * refresh_names): otherwise the next tick tries again */
+		bool fresh = R.snap && presence_version() == R.list_version;
+		if (!fresh && time_mono_us() >= R.snap_next_us) {
+			refresh_names(true);
+			fresh = true;
+		}
+		t.lists = fresh && R.users_behind;
 	}
 	/* with nothing to send, the register timeout is checked a few times
 	 * per timeout only: walking every connection 20 times a second would

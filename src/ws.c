@@ -60,6 +60,7 @@ struct ws_conn {
 	bool started; /* the read event is armed (after the hand-over from libevhtp) */
 	bool dirty; /* in WS.dirty: output waits for the end of the loop turn */
 	bool closing; /* counted in WS.closing */
+	bool peer_gone; /* EOF read while output was still queued */
 	struct event *rev;
 	struct event *wev; /* created the first time the socket refuses bytes */
 	struct evbuffer *in; /* an incomplete frame; NULL when there is none */
@@ -311,6 +312,8 @@ static void finish_close(struct ws_conn *c)
 	}
 	shutdown(c->fd, SHUT_WR);
 	c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
+	if (c->peer_gone)
+		schedule_reap(c); /* its EOF came already */
 }
 
 /* ---- writing ---- */
@@ -438,6 +441,12 @@ static bool on_event(struct ws_conn *c, const struct wsf_event *ev)
 			WS.h->on_binary(c, ev->data, ev->len);
 		break;
 	case WSF_EV_PING: {
+		/* a client that pings and never reads must not make its queue
+		 * grow without bound */
+		if (ws_outbound(c) + ev->len + 2 > WS.lim.max_outbound) {
+			send_close(c, 1008, "outbound limit reached: the client is not reading", 49);
+			return false;
+		}
 		struct iovec iov = { (void *)ev->data, ev->len };
 		put_frame(c, WSF_OP_PONG, &iov, 1);
 		return true;
@@ -531,6 +540,32 @@ static void take_buffered(struct ws_conn *c)
 		drop_input(c);
 }
 
+/* The peer sends no more. After our close: the handshake is complete.
+ * Otherwise what is queued for it (our close frame, replies to its last
+ * messages) is still written, up to the close deadline, then it goes. */
+static void peer_eof(struct ws_conn *c)
+{
+	if (c->state == WS_DRAINING || !c->out || evbuffer_get_length(c->out) == 0) {
+		if (c->state != WS_DRAINING)
+			abnormal(c);
+		else
+			schedule_reap(c);
+		return;
+	}
+	event_del(c->rev);
+	c->peer_gone = true;
+	if (c->state == WS_OPEN) {
+		c->state = WS_CLOSING;
+		c->closing = true;
+		WS.closing++;
+		if (!c->close_code)
+			c->close_code = 1006;
+		c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
+	}
+	drop_input(c);
+	mark_dirty(c);
+}
+
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ws_conn *c = arg;
@@ -541,7 +576,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		 * through the worker's */
 		int n = evbuffer_read(c->in, c->fd, WS_READ_BIG);
 		if (n == 0) {
-			abnormal(c);
+			peer_eof(c);
 		} else if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				abnormal(c);
@@ -552,10 +587,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	ssize_t n = read(c->fd, WS.rbuf, WS_READ_CHUNK);
 	if (n == 0) {
-		if (c->state == WS_DRAINING)
-			schedule_reap(c); /* the close handshake is complete */
-		else
-			abnormal(c);
+		peer_eof(c);
 		return;
 	}
 	if (n < 0) {

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from wsutil import OP_TEXT, RawWS, check_rss, connect_on, daemon_rss_bytes, encode_frame, jdump, raw_on, run
+from wsutil import EOF, OP_PING, OP_TEXT, RawWS, check_rss, connect_on, daemon_rss_bytes, encode_frame, jdump, raw_on, run
 
 WORKERS = 4
 MIB = 1024 * 1024
@@ -269,3 +269,56 @@ def test_stuck_reader_that_sends_close_is_dropped_and_its_name_released(daemon):
             stuck.close()
             await fast.close()
     run(body())
+
+
+def test_client_that_pings_but_never_reads_is_closed(daemon):
+    """Pings are answered with pongs, which wait in the client's queue like
+    any message: a client that sends pings and never reads must be closed
+    (1008) once its queue passes max_outbound_bytes, not make the queue
+    grow without bound (ws.c answered every ping with no limit: 64 MiB of
+    pings grew the daemon by about 100 MiB)."""
+    d = daemon(config={"workers": WORKERS, "max_outbound_bytes": 65536})
+    r = RawWS(d.port, rcvbuf=4096)
+    ping = encode_frame(OP_PING, b"p" * 125) * 256
+    sent = 0
+    rss0 = daemon_rss_bytes(d)
+    r.sock.settimeout(5)
+    try:
+        try:
+            while sent < 64 * MIB:
+                r.sock.sendall(ping)
+                sent += len(ping)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            pass
+        rss = daemon_rss_bytes(d)
+        print("pinger: %.1f MiB of pings sent, RSS %.1f -> %.1f MiB" % (sent / MIB, rss0 / MIB, rss / MIB))
+        check_rss(rss, rss0 + 32 * MIB, "grew while a client sent pings and read nothing")
+        # what it finally reads: some pongs, then the close frame
+        f = r.expect_close(timeout=5, answer_pings=False)
+        assert f.close_code == 1008, (f.close_code, f.close_reason)
+    finally:
+        r.close()
+
+
+def test_replies_queued_when_the_client_half_closes_are_delivered(daemon):
+    """A client sends many requests, then ends its side of the TCP
+    connection (shutdown) before reading the replies: the replies queued
+    for it are still written (ws.c dropped them when it read the EOF)."""
+    d = daemon(config={"workers": WORKERS})
+    r = RawWS(d.port, rcvbuf=4096)
+    n = 400000  # 6.8 MB of answers: more than the kernel's socket buffers hold
+    try:
+        r.sock.sendall(encode_frame(OP_TEXT, jdump({"type": "PING"})) * n)
+        time.sleep(1)  # the server reads them all and queues the answers
+        r.sock.shutdown(socket.SHUT_WR)
+        pongs = 0
+        try:
+            while True:
+                op, payload = r.recv_message(5, False)
+                if op == OP_TEXT and b"PONG" in payload:
+                    pongs += 1
+        except EOF:
+            pass
+        assert pongs == n, "%d of %d PONGs arrived after the client's half-close" % (pongs, n)
+    finally:
+        r.close()
