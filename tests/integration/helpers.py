@@ -187,6 +187,23 @@ class Reader:
         return self.eof and not self.buf
 
 
+def recv_until(sock, done, timeout=3):
+    """Reads from sock until done(bytes so far) is true, the peer closes,
+    or timeout seconds pass; returns what was read."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not done(buf) and time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not data:
+            break
+        buf += data
+    return buf
+
+
 def raw_exchange(port, data, timeout=10):
     """Sends data on a new connection, then reads the first response."""
     s = connect(port, timeout)

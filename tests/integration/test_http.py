@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from helpers import Reader, connect, raw_exchange, wait_server_read
+from helpers import Reader, connect, raw_exchange, recv_until, wait_server_read
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -342,16 +342,7 @@ def test_pipelined_gets_are_all_answered(d):
     s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
     try:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
-        buf = b""
-        deadline = time.monotonic() + 3
-        while buf.count(b"HTTP/1.1 200") < 3 and time.monotonic() < deadline:
-            try:
-                data = s.recv(65536)
-            except socket.timeout:
-                break
-            if not data:
-                break
-            buf += data
+        buf = recv_until(s, lambda b: b.count(b"HTTP/1.1 200") >= 3)
         assert buf.count(b"HTTP/1.1 200") == 3, buf
     finally:
         s.close()

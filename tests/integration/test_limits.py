@@ -2,6 +2,7 @@
 worker out of descriptors pauses accepting instead of spinning on
 accept() (libevent would call it again at once, forever, logging each
 failure)."""
+import os
 import socket
 import time
 
@@ -11,7 +12,6 @@ from helpers import wait_for
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    import os
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

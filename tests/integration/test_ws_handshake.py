@@ -1,12 +1,10 @@
 """The WebSocket handshake (RFC 6455 section 4) on "/" and "/ws"."""
 
 import json
-import socket
-import time
 
 import pytest
 
-from helpers import Reader, connect, raw_exchange
+from helpers import Reader, connect, raw_exchange, recv_until
 from wsutil import OP_TEXT, Client, RawWS, accept_for, encode_frame, http_request, jdump, new_key, run
 
 WORKERS = 4
@@ -183,17 +181,8 @@ def test_upgrade_pipelined_after_a_keepalive_request(daemon):
     try:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + http_request("/ws", key) +
                   encode_frame(OP_TEXT, jdump({"type": "PING"})))
-        buf = b""
-        deadline = time.monotonic() + 3
         want = b'\x81\x0f{"type":"PONG"}'
-        while want not in buf and time.monotonic() < deadline:
-            try:
-                data = s.recv(65536)
-            except socket.timeout:
-                break
-            if not data:
-                break
-            buf += data
+        buf = recv_until(s, lambda b: want in b)
         assert buf.startswith(b"HTTP/1.1 200"), buf[:100]
         assert b"HTTP/1.1 101" in buf, "no 101 within 3 s for an upgrade pipelined after a GET: %r" % buf[-200:]
         assert ("Sec-WebSocket-Accept: %s" % accept_for(key)).encode() in buf
@@ -238,17 +227,8 @@ def test_frame_bytes_behind_a_pipelined_upgrade_are_not_judged_as_http(daemon):
     s = connect(d.port, timeout=3)
     try:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + http_request("/ws", key) + frame)
-        buf = b""
-        deadline = time.monotonic() + 3
         want = b'\x81\x0f{"type":"PONG"}'
-        while want not in buf and time.monotonic() < deadline:
-            try:
-                data = s.recv(65536)
-            except socket.timeout:
-                break
-            if not data:
-                break
-            buf += data
+        buf = recv_until(s, lambda b: want in b)
         assert buf.startswith(b"HTTP/1.1 200"), buf[:100]
         assert b"HTTP/1.1 101" in buf, "the upgrade behind a GET was refused: %r" % buf[-200:]
         assert want in buf, "no PONG for the frame sent behind the upgrade: %r" % buf[-100:]
