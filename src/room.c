@@ -91,12 +91,19 @@ static char *scratch(size_t need)
 	return R.buf;
 }
 
-static void send_text(struct user *u, const char *msg, size_t len)
+/* After queuing a reply of ours (rc from ws_send_*). */
+static int replied(struct user *u, int rc)
 {
 	rt_stats.replies_out++;
-	if (ws_send_text(u->c, msg, len) == RT_AGAIN)
+	if (rc == RT_AGAIN)
 		/* our own reply does not fit: this client is not reading */
 		ws_close(u->c, 1008, "outbound limit reached: the client is not reading");
+	return rc;
+}
+
+static void send_text(struct user *u, const char *msg, size_t len)
+{
+	replied(u, ws_send_text(u->c, msg, len));
 }
 
 static void send_error(struct user *u, enum stats_error why, const char *message)
@@ -310,9 +317,14 @@ static uint64_t hash_top(void)
  * with few names, that is no limit at all). A USERNAME_SET built from an
  * older one is followed by a USER_LIST in the next round. GET_USERS and
  * rounds (force) always get the current names. */
+static bool names_current(void)
+{
+	return R.snap && presence_version() == R.list_version;
+}
+
 static void refresh_names(bool force)
 {
-	if (presence_version() == R.list_version && R.snap)
+	if (names_current())
 		return;
 	int64_t t0 = time_mono_us();
 	if (R.snap && !force && t0 < R.snap_next_us) {
@@ -732,11 +744,7 @@ static void tick_one(struct ws_conn *c, void *arg)
 			t->common = ws_shared_new(out, n);
 			t->common_len = n;
 		}
-		rt_stats.replies_out++;
-		int rc = ws_send_shared(c, t->common);
-		if (rc == RT_AGAIN)
-			ws_close(c, 1008, "outbound limit reached: the client is not reading");
-		else if (rc == RT_OK)
+		if (replied(u, ws_send_shared(c, t->common)) == RT_OK)
 			t->bytes += t->common_len;
 		u->list_hash = R.top_hash;
 		return;
@@ -757,7 +765,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		/* a round goes out with the current names only, and takes a
 		 * snapshot no more often than they are rationed (see
 		 * refresh_names): otherwise the next tick tries again */
-		bool fresh = R.snap && presence_version() == R.list_version;
+		bool fresh = names_current();
 		if (!fresh && time_mono_us() >= R.snap_next_us) {
 			refresh_names(true);
 			fresh = true;

@@ -69,7 +69,7 @@ struct ws_conn {
 	struct evbuffer *pending; /* bytes sent with the upgrade request */
 	struct wsf_reader rd;
 	int64_t opened_ms;
-	int64_t last_seen_ms; /* any frame from the peer */
+	int64_t last_seen_ms; /* last bytes from the peer (one clock read per read, not per frame) */
 	int64_t last_ping_ms;
 	int64_t close_deadline_ms;
 	void *user;
@@ -385,17 +385,24 @@ static void put_frame(struct ws_conn *c, uint8_t opcode, const struct iovec *iov
 	mark_dirty(c);
 }
 
-/* Queues our close frame: nothing is delivered or sent after it. */
-static void send_close(struct ws_conn *c, uint16_t code, const char *reason, size_t rlen)
+/* No message is delivered or sent from now on; the connection goes by
+ * the close deadline at the latest. */
+static void enter_closing(struct ws_conn *c, uint16_t code)
 {
-	if (c->state != WS_OPEN)
-		return;
 	c->state = WS_CLOSING;
 	c->closing = true;
 	WS.closing++;
 	c->close_code = code;
 	/* a peer that does not read our close frame is not waited for long */
 	c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
+}
+
+/* Queues our close frame: nothing is delivered or sent after it. */
+static void send_close(struct ws_conn *c, uint16_t code, const char *reason, size_t rlen)
+{
+	if (c->state != WS_OPEN)
+		return;
+	enter_closing(c, code);
 	uint8_t body[2 + WSF_MAX_CONTROL];
 	size_t bl = 0;
 	if (code != 1005) {
@@ -428,7 +435,6 @@ static void drop_input(struct ws_conn *c)
  * read from this connection in this turn. */
 static bool on_event(struct ws_conn *c, const struct wsf_event *ev)
 {
-	c->last_seen_ms = time_mono_ms();
 	switch (ev->kind) {
 	case WSF_EV_NONE:
 		return true;
@@ -545,23 +551,18 @@ static void take_buffered(struct ws_conn *c)
  * messages) is still written, up to the close deadline, then it goes. */
 static void peer_eof(struct ws_conn *c)
 {
-	if (c->state == WS_DRAINING || !c->out || evbuffer_get_length(c->out) == 0) {
-		if (c->state != WS_DRAINING)
-			abnormal(c);
-		else
-			schedule_reap(c);
+	if (c->state == WS_DRAINING) {
+		schedule_reap(c); /* the close handshake is complete */
+		return;
+	}
+	if (!c->out || evbuffer_get_length(c->out) == 0) {
+		abnormal(c);
 		return;
 	}
 	event_del(c->rev);
 	c->peer_gone = true;
-	if (c->state == WS_OPEN) {
-		c->state = WS_CLOSING;
-		c->closing = true;
-		WS.closing++;
-		if (!c->close_code)
-			c->close_code = 1006;
-		c->close_deadline_ms = time_mono_ms() + WS_CLOSE_WAIT_MS;
-	}
+	if (c->state == WS_OPEN)
+		enter_closing(c, 1006); /* no close frame: abnormal closure */
 	drop_input(c);
 	mark_dirty(c);
 }
@@ -581,6 +582,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				abnormal(c);
 		} else {
+			c->last_seen_ms = time_mono_ms();
 			take_buffered(c);
 		}
 		return;
@@ -595,6 +597,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 			abnormal(c);
 		return;
 	}
+	c->last_seen_ms = time_mono_ms();
 	if (c->state != WS_OPEN)
 		return; /* after a close: what the peer still sends is dropped */
 	if (c->in) {
