@@ -7,6 +7,7 @@
  */
 #include "autoconf.h"
 #include "config.h"
+#include "ice.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -31,6 +32,7 @@ enum ktype {
 	KT_ENV,
 	KT_SECRET,
 	KT_BOOL,
+	KT_POLICY,
 };
 
 struct key {
@@ -86,6 +88,25 @@ static const struct key keys[] = {
 	  "an integer from 100 to 3600000 (milliseconds)" },
 	{ "user_list_max", KT_INT, F(user_list_max), "1000", 1, 100000, true, "an integer from 1 to 100000" },
 	{ "store_file_names", KT_BOOL, F(store_file_names), "false", 0, 0, true, "true or false" },
+	{ "www_root", KT_STR, F(www_root), RT_DATADIR "/rtft/www", 0, 0, true,
+	  "the directory holding the web page, or empty to serve none" },
+	{ "stun_servers", KT_STR, F(stun_servers), "", 0, 0, true,
+	  "comma-separated stun:host[:port] or stuns:host[:port] URLs" },
+	{ "turn_servers", KT_STR, F(turn_servers), "", 0, 0, true,
+	  "comma-separated turn:[user:pass@]host[:port][?transport=udp|tcp] or turns: URLs" },
+	{ "ice_transport_policy", KT_POLICY, F(ice_transport_policy), "all", 0, 0, true, "all or relay" },
+	{ "turn_secret", KT_SECRET, F(turn_secret), "", 0, 0, true,
+	  "coturn's static-auth-secret; several comma-separated, the first signs" },
+	{ "turn_ttl", KT_INT, F(turn_ttl), "86400", 60, 604800, true, "an integer from 60 to 604800 (seconds)" },
+	{ "p2p_timeout_ms", KT_INT, F(p2p_timeout_ms), "10000", 1000, 600000, true,
+	  "an integer from 1000 to 600000 (milliseconds)" },
+	{ "ice_check_interval_ms", KT_INT, F(ice_check_interval_ms), "30000", 0, 86400000, true,
+	  "0 (off), or an integer from 100 to 86400000 (milliseconds)" },
+	{ "hsts_max_age", KT_INT, F(hsts_max_age), "31536000", 0, 2147483647, true,
+	  "an integer from 0 to 2147483647 (seconds)" },
+	{ "rate_limit_window_ms", KT_INT, F(rate_limit_window_ms), "60000", 100, 86400000, true,
+	  "an integer from 100 to 86400000 (milliseconds)" },
+	{ "rate_limit_max", KT_INT, F(rate_limit_max), "30", 1, 1000000, true, "an integer from 1 to 1000000" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))
@@ -93,6 +114,7 @@ _Static_assert(RT_ARRAY_LEN(keys) <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
 
 static const char *dbssl_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
 static const char *env_names[] = { "development", "production", "test" };
+static const char *policy_names[] = { "all", "relay" };
 
 const char *config_db_sslmode(enum db_ssl_mode m)
 {
@@ -374,6 +396,12 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 			rc = RT_OK;
 		}
 		break;
+	case KT_POLICY:
+		if ((idx = enum_index(val, policy_names, RT_ARRAY_LEN(policy_names))) >= 0) {
+			str_replace((char **)field, policy_names[idx]);
+			rc = RT_OK;
+		}
+		break;
 	}
 	if (rc == RT_OK) {
 		free(cfg->source[k]);
@@ -579,6 +607,16 @@ static void validate(struct config *cfg, struct config_diag *d)
 		diag_add(d, cfg->is_production, "session_secret = (redacted, %zu characters): expected %s", slen,
 			 keys[find_key("session_secret")].expect);
 	}
+	if (cfg->ice_check_interval_ms > 0 && cfg->ice_check_interval_ms < 100)
+		diag_add(d, true, "ice_check_interval_ms = \"%d\": expected %s", cfg->ice_check_interval_ms,
+			 keys[find_key("ice_check_interval_ms")].expect);
+	struct ice_config ic;
+	struct rt_err ierr;
+	if (ice_config_init(&ic, cfg->stun_servers, cfg->turn_servers, cfg->ice_transport_policy, cfg->turn_secret,
+			    cfg->turn_ttl, cfg->p2p_timeout_ms, &ierr) != RT_OK)
+		diag_add(d, true, "%s", ierr.msg);
+	else
+		ice_config_fini(&ic);
 	if (cfg->is_production && str_has_prefix(cfg->external_url, "http://"))
 		diag_add(d, false, "external_url = \"%s\": plain http in production; browsers need https for "
 				   "WebRTC outside localhost",
@@ -640,7 +678,7 @@ void config_free(struct config *cfg)
 		return;
 	for (int k = 0; k < NKEYS; k++) {
 		if (keys[k].type == KT_STR || keys[k].type == KT_SECRET || keys[k].type == KT_DBURL ||
-		    keys[k].type == KT_ADDR || keys[k].type == KT_HTTPURL || keys[k].type == KT_ENV) {
+		    keys[k].type == KT_ADDR || keys[k].type == KT_HTTPURL || keys[k].type == KT_ENV || keys[k].type == KT_POLICY) {
 			char **f = (char **)((char *)cfg + keys[k].off);
 			if (keys[k].type == KT_SECRET && *f)
 				memset(*f, 0, strlen(*f));
@@ -678,6 +716,10 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 		return xstrdup(**(char *const *)field ? *(char *const *)field : "off");
 	case KT_BOOL:
 		return xstrdup(*(const bool *)field ? "true" : "false");
+	case KT_STR:
+		if (redact && strcmp(key->name, "turn_servers") == 0)
+			return ice_redact_list(*(char *const *)field);
+		return xstrdup(*(char *const *)field);
 	default:
 		return xstrdup(*(char *const *)field);
 	}

@@ -45,6 +45,17 @@ struct config {
 	int register_timeout_ms;
 	int user_list_max;
 	bool store_file_names;
+	char *www_root;
+	char *stun_servers;
+	char *turn_servers;
+	char *ice_transport_policy;
+	char *turn_secret;
+	int turn_ttl;
+	int p2p_timeout_ms;
+	int ice_check_interval_ms;
+	int hsts_max_age;
+	int rate_limit_window_ms;
+	int rate_limit_max;
 
 	/* where each key's value came from, indexed like the key table */
 	char *source[CONFIG_MAX_KEYS];

@@ -81,6 +81,41 @@ char *xasprintf(const char *fmt, ...)
 	return p;
 }
 
+void strbuf_init(struct strbuf *b)
+{
+	b->cap = 256;
+	b->len = 0;
+	b->p = xmalloc(b->cap);
+	b->p[0] = '\0';
+}
+
+void strbuf_printf(struct strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom(0);
+	if ((size_t)n >= b->cap - b->len) {
+		while ((size_t)n >= b->cap - b->len)
+			b->cap *= 2;
+		b->p = xrealloc(b->p, b->cap);
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+}
+
+char *strbuf_take(struct strbuf *b)
+{
+	char *p = b->p;
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
 void str_replace(char **dst, const char *src)
 {
 	char *copy = src ? xstrdup(src) : NULL;

@@ -18,6 +18,16 @@ char *xstrndup(const char *s, size_t n);
 /* Returns a malloc'd formatted string; caller frees. */
 char *xasprintf(const char *fmt, ...) RT_PRINTF(1, 2);
 
+/* A growing malloc'd string: strbuf_init, any number of strbuf_printf,
+ * then strbuf_take hands the NUL-terminated text to the caller. */
+struct strbuf {
+	char *p;
+	size_t len, cap;
+};
+void strbuf_init(struct strbuf *b);
+void strbuf_printf(struct strbuf *b, const char *fmt, ...) RT_PRINTF(2, 3);
+char *strbuf_take(struct strbuf *b);
+
 /* Replace *dst with a copy of src (NULL allowed), freeing the old value. */
 void str_replace(char **dst, const char *src);
 

@@ -1,0 +1,419 @@
+/*
+ * ice.c: parsing STUN_SERVERS / TURN_SERVERS, minting TURN REST
+ * credentials (HMAC-SHA1 from libcrypto: libsodium has no SHA-1), and the
+ * ICE servers JSON. See ice.h.
+ */
+#include "autoconf.h"
+#include "ice.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *scheme_names[] = { "stun", "stuns", "turn", "turns" };
+
+const char *ice_server_label(const struct ice_server *s)
+{
+	return s->url;
+}
+
+static bool host_char_ok(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_';
+}
+
+void ice_redact_entry(const char *entry, char *out, size_t cap)
+{
+	const char *at = strrchr(entry, '@');
+	const char *colon = strchr(entry, ':');
+	const char *q = strchr(entry, '?');
+	if (at && colon && colon < at && (!q || at < q)) {
+		const char *uc = memchr(colon + 1, ':', (size_t)(at - colon - 1));
+		if (uc) {
+			snprintf(out, cap, "%.*s:***%s", (int)(uc - entry), entry, at);
+			return;
+		}
+	}
+	snprintf(out, cap, "%s", entry);
+}
+
+char *ice_redact_list(const char *list)
+{
+	struct strbuf b;
+	strbuf_init(&b);
+	char *copy = xstrdup(list ? list : "");
+	char *save = NULL;
+	bool first = true;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char one[512];
+		ice_redact_entry(str_trim(tok), one, sizeof one);
+		strbuf_printf(&b, "%s%s", first ? "" : ",", one);
+		first = false;
+	}
+	free(copy);
+	return strbuf_take(&b);
+}
+
+/* One entry, without surrounding white space. Errors quote it with any
+ * password replaced by ***. */
+static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt_err *err)
+{
+	char entry[512];
+	ice_redact_entry(raw, entry, sizeof entry);
+	memset(s, 0, sizeof *s);
+	const char *colon = strchr(raw, ':');
+	if (!colon) {
+		rt_err_set(err, "\"%s\": expected %s:host[:port]", entry, turn ? "turn" : "stun");
+		return RT_ERR;
+	}
+	size_t sl = (size_t)(colon - raw);
+	int scheme = -1;
+	for (int i = 0; i < 4; i++)
+		if (strlen(scheme_names[i]) == sl && strncasecmp(raw, scheme_names[i], sl) == 0)
+			scheme = i;
+	bool is_turn = scheme == ICE_TURN || scheme == ICE_TURNS;
+	if (scheme < 0 || is_turn != turn) {
+		rt_err_set(err, "\"%s\": expected a URL starting with %s", entry, turn ? "turn: or turns:" : "stun: or stuns:");
+		return RT_ERR;
+	}
+	s->scheme = (enum ice_scheme)scheme;
+	const char *rest = colon + 1;
+	if (rest[0] == '/' && rest[1] == '/')
+		rest += 2; /* "turn://host" is not RFC 7065, but people write it */
+
+	/* query: only ?transport=udp|tcp, only for TURN */
+	const char *q = strchr(rest, '?');
+	const char *end = q ? q : rest + strlen(rest);
+	if (q) {
+		if (!turn) {
+			rt_err_set(err, "\"%s\": a STUN URL takes no \"?\" parameters", entry);
+			return RT_ERR;
+		}
+		if (strcasecmp(q + 1, "transport=udp") == 0)
+			s->transport = ICE_TP_UDP;
+		else if (strcasecmp(q + 1, "transport=tcp") == 0)
+			s->transport = ICE_TP_TCP;
+		else {
+			rt_err_set(err, "\"%s\": expected ?transport=udp or ?transport=tcp", entry);
+			return RT_ERR;
+		}
+	}
+	/* credentials: user:pass@ before the last '@' (a password may hold '@') */
+	const char *at = NULL;
+	for (const char *p = rest; p < end; p++)
+		if (*p == '@')
+			at = p;
+	const char *hp = rest;
+	if (at) {
+		if (!turn) {
+			rt_err_set(err, "\"%s\": a STUN URL takes no user:password@", entry);
+			return RT_ERR;
+		}
+		const char *uc = memchr(rest, ':', (size_t)(at - rest));
+		if (!uc || uc == rest || uc + 1 == at) {
+			rt_err_set(err, "\"%s\": expected user:password@ before the host", entry);
+			return RT_ERR;
+		}
+		size_t ul = (size_t)(uc - rest), pl = (size_t)(at - uc - 1);
+		if (ul > ICE_CRED_MAX || pl > ICE_CRED_MAX) {
+			rt_err_set(err, "\"%s\": user or password longer than %d bytes", entry, ICE_CRED_MAX);
+			return RT_ERR;
+		}
+		memcpy(s->user, rest, ul);
+		memcpy(s->pass, uc + 1, pl);
+		for (size_t i = 0; i < ul + pl; i++) {
+			unsigned char c = i < ul ? (unsigned char)s->user[i] : (unsigned char)s->pass[i - ul];
+			if (c < 0x21 || c == 0x7f || c == '"' || c == '\\') {
+				rt_err_set(err, "turn entry for %.*s: the user and password may not hold spaces, "
+						"quotes, backslashes or control characters",
+					   (int)(end - at - 1), at + 1);
+				return RT_ERR;
+			}
+		}
+		hp = at + 1;
+	}
+	/* host: [v6] or name/v4, then optional :port */
+	const char *hend, *pp = NULL;
+	if (*hp == '[') {
+		const char *close = memchr(hp, ']', (size_t)(end - hp));
+		if (!close || close == hp + 1) {
+			rt_err_set(err, "\"%s\": an IPv6 address needs [brackets]", entry);
+			return RT_ERR;
+		}
+		for (const char *p = hp + 1; p < close; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.') {
+				rt_err_set(err, "\"%s\": \"%.*s\" is not an IPv6 address", entry, (int)(close - hp - 1), hp + 1);
+				return RT_ERR;
+			}
+		s->host_v6 = true;
+		if ((size_t)(close - hp - 1) > ICE_HOST_MAX) {
+			rt_err_set(err, "\"%s\": host too long", entry);
+			return RT_ERR;
+		}
+		memcpy(s->host, hp + 1, (size_t)(close - hp - 1));
+		hend = close + 1;
+		if (hend < end) {
+			if (*hend != ':') {
+				rt_err_set(err, "\"%s\": expected :port after the address", entry);
+				return RT_ERR;
+			}
+			pp = hend + 1;
+		}
+	} else {
+		const char *pc = memchr(hp, ':', (size_t)(end - hp));
+		if (pc && memchr(pc + 1, ':', (size_t)(end - pc - 1))) {
+			rt_err_set(err, "\"%s\": write an IPv6 address in [brackets]", entry);
+			return RT_ERR;
+		}
+		hend = pc ? pc : end;
+		if (hend == hp) {
+			rt_err_set(err, "\"%s\": no host", entry);
+			return RT_ERR;
+		}
+		if ((size_t)(hend - hp) > ICE_HOST_MAX) {
+			rt_err_set(err, "\"%s\": host too long", entry);
+			return RT_ERR;
+		}
+		for (const char *p = hp; p < hend; p++)
+			if (!host_char_ok(*p)) {
+				rt_err_set(err, "\"%s\": \"%.*s\" is not a host name or address%s", entry, (int)(hend - hp), hp,
+					   "");
+				return RT_ERR;
+			}
+		memcpy(s->host, hp, (size_t)(hend - hp));
+		if (pc)
+			pp = pc + 1;
+	}
+	s->port = scheme == ICE_STUNS || scheme == ICE_TURNS ? 5349 : 3478;
+	if (pp) {
+		long long port = 0;
+		char buf[16];
+		size_t pl = (size_t)(end - pp);
+		if (pl == 0 || pl >= sizeof buf) {
+			rt_err_set(err, "\"%s\": expected a port from 1 to 65535", entry);
+			return RT_ERR;
+		}
+		memcpy(buf, pp, pl);
+		buf[pl] = '\0';
+		if (str_to_ll(buf, &port) != RT_OK || port < 1 || port > 65535) {
+			rt_err_set(err, "\"%s\": expected a port from 1 to 65535", entry);
+			return RT_ERR;
+		}
+		s->port = (int)port;
+	}
+	snprintf(s->url, sizeof s->url, "%s:%s%s%s:%d%s", scheme_names[scheme], s->host_v6 ? "[" : "", s->host,
+		 s->host_v6 ? "]" : "", s->port,
+		 s->transport == ICE_TP_UDP   ? "?transport=udp"
+		 : s->transport == ICE_TP_TCP ? "?transport=tcp"
+					      : "");
+	return RT_OK;
+}
+
+int ice_parse_servers(struct ice_config *ic, const char *list, bool turn, struct rt_err *err)
+{
+	int n0 = ic->nservers;
+	char *copy = xstrdup(list ? list : "");
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *e = str_trim(tok);
+		if (!*e)
+			continue;
+		if (ic->nservers >= ICE_MAX_SERVERS) {
+			rt_err_set(err, "more than %d STUN and TURN servers", ICE_MAX_SERVERS);
+			goto fail;
+		}
+		struct rt_err one;
+		if (parse_one(&ic->servers[ic->nservers], e, turn, &one) != RT_OK) {
+			rt_err_set(err, "%s", one.msg);
+			goto fail;
+		}
+		ic->nservers++;
+	}
+	free(copy);
+	return RT_OK;
+fail:
+	ic->nservers = n0;
+	free(copy);
+	return RT_ERR;
+}
+
+int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, const char *policy,
+		    const char *secrets, int ttl_s, int p2p_timeout_ms, struct rt_err *err)
+{
+	memset(ic, 0, sizeof *ic);
+	ic->ttl_s = ttl_s;
+	ic->p2p_timeout_ms = p2p_timeout_ms;
+	struct rt_err e;
+	if (ice_parse_servers(ic, stun, false, &e) != RT_OK) {
+		rt_err_set(err, "stun_servers: %s", e.msg);
+		return RT_ERR;
+	}
+	if (ice_parse_servers(ic, turn, true, &e) != RT_OK) {
+		rt_err_set(err, "turn_servers: %s", e.msg);
+		return RT_ERR;
+	}
+	if (!policy || !*policy || strcasecmp(policy, "all") == 0)
+		ic->relay_only = false;
+	else if (strcasecmp(policy, "relay") == 0)
+		ic->relay_only = true;
+	else {
+		rt_err_set(err, "ice_transport_policy: \"%s\": expected all or relay", policy);
+		return RT_ERR;
+	}
+	char *copy = xstrdup(secrets ? secrets : "");
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *s = str_trim(tok);
+		if (!*s)
+			continue;
+		if (ic->nsecrets >= ICE_MAX_SECRETS) {
+			rt_err_set(err, "turn_secret: more than %d secrets", ICE_MAX_SECRETS);
+			goto fail;
+		}
+		ic->secrets[ic->nsecrets++] = xstrdup(s);
+	}
+	memset(copy, 0, strlen(secrets ? secrets : ""));
+	free(copy);
+	bool any_turn = false;
+	for (int i = 0; i < ic->nservers; i++) {
+		const struct ice_server *s = &ic->servers[i];
+		if (s->scheme != ICE_TURN && s->scheme != ICE_TURNS)
+			continue;
+		any_turn = true;
+		if (!s->user[0] && ic->nsecrets == 0) {
+			rt_err_set(err, "turn_servers: \"%s\" has no user:password@ and turn_secret is empty: "
+					"give one or the other",
+				   s->url);
+			ice_config_fini(ic);
+			return RT_ERR;
+		}
+	}
+	(void)any_turn;
+	if (ic->relay_only) {
+		bool relay = false;
+		for (int i = 0; i < ic->nservers; i++)
+			if (ic->servers[i].scheme == ICE_TURN || ic->servers[i].scheme == ICE_TURNS)
+				relay = true;
+		if (!relay) {
+			rt_err_set(err, "ice_transport_policy: \"relay\" needs at least one entry in turn_servers");
+			ice_config_fini(ic);
+			return RT_ERR;
+		}
+	}
+	return RT_OK;
+fail:
+	free(copy);
+	ice_config_fini(ic);
+	return RT_ERR;
+}
+
+void ice_config_fini(struct ice_config *ic)
+{
+	for (int i = 0; i < ic->nsecrets; i++) {
+		memset(ic->secrets[i], 0, strlen(ic->secrets[i]));
+		free(ic->secrets[i]);
+		ic->secrets[i] = NULL;
+	}
+	ic->nsecrets = 0;
+}
+
+bool ice_mints(const struct ice_config *ic)
+{
+	if (ic->nsecrets == 0)
+		return false;
+	for (int i = 0; i < ic->nservers; i++)
+		if ((ic->servers[i].scheme == ICE_TURN || ic->servers[i].scheme == ICE_TURNS) && !ic->servers[i].user[0])
+			return true;
+	return false;
+}
+
+void ice_turn_password(const char *secret, const char *username, char out[29])
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	HMAC(EVP_sha1(), secret, (int)strlen(secret), (const unsigned char *)username, strlen(username), mac, &maclen);
+	/* 20 bytes of SHA-1 are 28 characters of base64 with one '=' */
+	EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);
+	out[28] = '\0';
+}
+
+/* JSON string content; every value here is ASCII without quotes or
+ * backslashes (checked when parsed), except static passwords, which are
+ * checked too. */
+static void add_str(struct strbuf *b, const char *key, const char *val, bool comma)
+{
+	strbuf_printf(b, "%s\"%s\":\"%s\"", comma ? "," : "", key, val);
+}
+
+char *ice_json(const struct ice_config *ic, const char *user, time_t now, bool type_field, time_t *expires_at)
+{
+	struct strbuf b;
+	strbuf_init(&b);
+	strbuf_printf(&b, "{%s\"iceServers\":[", type_field ? "\"type\":\"ICE_SERVERS\"," : "");
+	bool mint = ice_mints(ic);
+	time_t expiry = mint ? now + ic->ttl_s : 0;
+	char username[ICE_CRED_MAX + 32] = "", password[29] = "";
+	if (mint) {
+		snprintf(username, sizeof username, "%lld:%s", (long long)expiry, user);
+		ice_turn_password(ic->secrets[0], username, password);
+	}
+	int n = 0;
+	/* STUN servers in one entry; each TURN server with static credentials
+	 * in its own; all minted ones share one entry */
+	bool any_stun = false;
+	for (int i = 0; i < ic->nservers; i++)
+		if (ic->servers[i].scheme == ICE_STUN || ic->servers[i].scheme == ICE_STUNS) {
+			strbuf_printf(&b, "%s%s", any_stun ? "," : (n++ ? ",{\"urls\":[" : "{\"urls\":["), "");
+			strbuf_printf(&b, "\"%s\"", ic->servers[i].url);
+			any_stun = true;
+		}
+	if (any_stun)
+		strbuf_printf(&b, "]}");
+	for (int i = 0; i < ic->nservers; i++) {
+		const struct ice_server *s = &ic->servers[i];
+		if ((s->scheme == ICE_TURN || s->scheme == ICE_TURNS) && s->user[0]) {
+			strbuf_printf(&b, "%s{\"urls\":[\"%s\"]", n++ ? "," : "", s->url);
+			add_str(&b, "username", s->user, true);
+			add_str(&b, "credential", s->pass, true);
+			strbuf_printf(&b, "}");
+		}
+	}
+	if (mint) {
+		strbuf_printf(&b, "%s{\"urls\":[", n++ ? "," : "");
+		bool first = true;
+		for (int i = 0; i < ic->nservers; i++) {
+			const struct ice_server *s = &ic->servers[i];
+			if ((s->scheme == ICE_TURN || s->scheme == ICE_TURNS) && !s->user[0]) {
+				strbuf_printf(&b, "%s\"%s\"", first ? "" : ",", s->url);
+				first = false;
+			}
+		}
+		strbuf_printf(&b, "]");
+		add_str(&b, "username", username, true);
+		add_str(&b, "credential", password, true);
+		strbuf_printf(&b, "}");
+	}
+	strbuf_printf(&b, "],\"iceTransportPolicy\":\"%s\"", ic->relay_only ? "relay" : "all");
+	if (mint) {
+		add_str(&b, "username", username, true);
+		add_str(&b, "password", password, true);
+		strbuf_printf(&b, ",\"ttl\":%d,\"uris\":[", ic->ttl_s);
+		bool first = true;
+		for (int i = 0; i < ic->nservers; i++) {
+			const struct ice_server *s = &ic->servers[i];
+			if ((s->scheme == ICE_TURN || s->scheme == ICE_TURNS) && !s->user[0]) {
+				strbuf_printf(&b, "%s\"%s\"", first ? "" : ",", s->url);
+				first = false;
+			}
+		}
+		strbuf_printf(&b, "],\"expiresAt\":%lld", (long long)expiry);
+	}
+	strbuf_printf(&b, ",\"p2pTimeoutMs\":%d}", ic->p2p_timeout_ms);
+	if (expires_at)
+		*expires_at = expiry;
+	return strbuf_take(&b);
+}
