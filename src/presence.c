@@ -75,6 +75,7 @@ struct meta {
 	uint32_t gen;
 	uint32_t hash; /* low 32 bits of the name's SipHash */
 	int32_t slot;
+	uint32_t caps; /* what the holder's client understands (presence_set_caps) */
 };
 
 struct bucket {
@@ -635,6 +636,43 @@ int presence_release_slot(int slot)
 		bump_version_locked();
 	unlock_table();
 	return released;
+}
+
+int presence_set_caps(const char *name, int slot, uint32_t gen, uint64_t conn_id, uint32_t caps)
+{
+	struct key key;
+	int rc = RT_ERR;
+
+	if (key_make(&key, name) != RT_OK || !slot_ok(slot))
+		return RT_ERR;
+	if (lock_table() != RT_OK)
+		return RT_ERR;
+	size_t b = find_locked(&key.k, key.hash);
+	if (b != NO_BUCKET && held_by(tab.buckets[b].idx1 - 1, slot, gen, conn_id)) {
+		tab.meta[tab.buckets[b].idx1 - 1].caps = caps;
+		rc = RT_OK;
+	}
+	unlock_table();
+	return rc;
+}
+
+int presence_caps(const char *name, uint32_t *caps)
+{
+	struct key key;
+	int rc = RT_ERR;
+
+	*caps = 0;
+	if (key_make(&key, name) != RT_OK)
+		return RT_ERR;
+	if (lock_table() != RT_OK)
+		return RT_ERR;
+	size_t b = find_locked(&key.k, key.hash);
+	if (b != NO_BUCKET) {
+		*caps = tab.meta[tab.buckets[b].idx1 - 1].caps;
+		rc = RT_OK;
+	}
+	unlock_table();
+	return rc;
 }
 
 int presence_lookup(const char *name, int *slot, uint32_t *gen, uint64_t *conn_id)

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 
 /* Why the scan stopped (scan.fail). */
@@ -57,6 +58,11 @@ enum {
 	K_FILE_NAME, /* "fileName" of FILE_COMPLETE */
 	K_TRANSFER_MODE,
 	K_BINARY_RELAY, /* "binaryRelay" of CAPABILITIES */
+	K_TRANSFER, /* "transfer" of CAPABILITIES */
+	K_ICE_SERVERS, /* "iceServers" of CAPABILITIES */
+	K_USER, /* "user" of PEER_INFO */
+	K_ID, /* "id" of TRANSFER */
+	K_ACTION, /* "action" of TRANSFER */
 	K_TOP_COUNT,
 };
 
@@ -89,6 +95,11 @@ static const struct key top_keys[K_TOP_COUNT] = {
 	[K_FILE_NAME] = KEY("fileName"),
 	[K_TRANSFER_MODE] = KEY("transferMode"),
 	[K_BINARY_RELAY] = KEY("binaryRelay"),
+	[K_TRANSFER] = KEY("transfer"),
+	[K_ICE_SERVERS] = KEY("iceServers"),
+	[K_USER] = KEY("user"),
+	[K_ID] = KEY("id"),
+	[K_ACTION] = KEY("action"),
 };
 
 static const struct key file_keys[F_COUNT] = {
@@ -111,7 +122,11 @@ static const char *const type_names[] = {
 	[PROTO_FILE_CHUNK] = "FILE_CHUNK",
 	[PROTO_FILE_COMPLETE] = "FILE_COMPLETE",
 	[PROTO_CAPABILITIES] = "CAPABILITIES",
+	[PROTO_TRANSFER] = "TRANSFER",
+	[PROTO_PEER_INFO] = "PEER_INFO",
+	[PROTO_GET_ICE_SERVERS] = "GET_ICE_SERVERS",
 };
+_Static_assert(RT_ARRAY_LEN(type_names) == PROTO_TYPE_COUNT, "a name for every type");
 
 /* Scanner state: the cursor, and what was recorded on the way. */
 struct scan {
@@ -980,6 +995,12 @@ static void fill(const struct scan *s, struct proto_msg *m)
 		}
 	}
 	m->binary_relay = top[K_BINARY_RELAY].kind == VK_TRUE;
+	m->ice_servers = top[K_ICE_SERVERS].kind == VK_TRUE;
+	uint64_t tv;
+	if (field_uint(&top[K_TRANSFER], &tv))
+		m->transfer_version = tv > 1000 ? 1000 : (uint32_t)tv;
+	if (top[K_USER].kind == VK_STRING)
+		decode_into(&top[K_USER], m->user, PROTO_NAME_MAX, &m->user_len, &m->user_too_long);
 	if (top[K_TRANSFER_MODE].count > 0) {
 		m->has_transfer_mode = true;
 		if (field_is_string(&top[K_TRANSFER_MODE], "webrtc"))
@@ -1001,6 +1022,21 @@ static int check_file(const struct scan *s, struct rt_err *err)
 	if (s->file[F_SIZE].kind != VK_NONE && !field_uint(&s->file[F_SIZE], &v))
 		return fail_msg(err, "\"file.size\" must be a non-negative integer");
 	return RT_OK;
+}
+
+/* A string of 1..max plain bytes: [A-Za-z0-9_-] for an id, [a-z_] for
+ * an action (no escapes: a backslash fails either). */
+static bool token_ok(const struct field *f, size_t max, bool id)
+{
+	if (f->kind != VK_STRING || f->count != 1 || f->len == 0 || f->len > max)
+		return false;
+	for (size_t i = 0; i < f->len; i++) {
+		unsigned char c = f->val[i];
+		bool okc = id ? (isalnum(c) || c == '_' || c == '-') : ((c >= 'a' && c <= 'z') || c == '_');
+		if (!okc)
+			return false;
+	}
+	return true;
 }
 
 /* What each relayed type must hold beyond its recipient. */
@@ -1054,6 +1090,14 @@ static int check_relay(const struct scan *s, const struct proto_msg *m, struct r
 		if (top[K_FILE_NAME].kind != VK_STRING)
 			return fail_msg(err, "\"fileName\" must be a string");
 		return RT_OK;
+	case PROTO_TRANSFER:
+		if (!token_ok(&top[K_ID], PROTO_ID_MAX, true))
+			return fail_msg(err, "\"id\" must be a string of 1 to %d letters, digits, _ and -",
+					PROTO_ID_MAX);
+		if (!token_ok(&top[K_ACTION], PROTO_ACTION_MAX, false))
+			return fail_msg(err, "\"action\" must be a string of 1 to %d lower-case letters and _",
+					PROTO_ACTION_MAX);
+		return RT_OK;
 	default:
 		return RT_OK;
 	}
@@ -1062,6 +1106,7 @@ static int check_relay(const struct scan *s, const struct proto_msg *m, struct r
 int proto_parse(const char *buf, size_t len, struct proto_msg *m, struct rt_err *err)
 {
 	struct scan s;
+	uint64_t tv;
 
 	memset(m, 0, sizeof *m);
 	/* Spans are 32-bit; the caller's size limit is far below this. */
@@ -1091,6 +1136,13 @@ int proto_parse(const char *buf, size_t len, struct proto_msg *m, struct rt_err 
 	if (m->type == PROTO_CAPABILITIES && s.top[K_BINARY_RELAY].kind != VK_NONE &&
 	    s.top[K_BINARY_RELAY].kind != VK_TRUE && s.top[K_BINARY_RELAY].kind != VK_FALSE)
 		return fail_msg(err, "\"binaryRelay\" must be true or false");
+	if (m->type == PROTO_CAPABILITIES && s.top[K_TRANSFER].kind != VK_NONE && !field_uint(&s.top[K_TRANSFER], &tv))
+		return fail_msg(err, "\"transfer\" must be a non-negative integer");
+	if (m->type == PROTO_CAPABILITIES && s.top[K_ICE_SERVERS].kind != VK_NONE &&
+	    s.top[K_ICE_SERVERS].kind != VK_TRUE && s.top[K_ICE_SERVERS].kind != VK_FALSE)
+		return fail_msg(err, "\"iceServers\" must be true or false");
+	if (m->type == PROTO_PEER_INFO && s.top[K_USER].kind != VK_STRING)
+		return fail_msg(err, "\"user\" must be a string");
 	if (proto_is_relay(m->type))
 		return check_relay(&s, m, err);
 	return RT_OK;
@@ -1098,7 +1150,7 @@ int proto_parse(const char *buf, size_t len, struct proto_msg *m, struct rt_err 
 
 bool proto_is_relay(enum proto_type type)
 {
-	return type >= PROTO_WEBRTC_OFFER && type <= PROTO_FILE_COMPLETE;
+	return (type >= PROTO_WEBRTC_OFFER && type <= PROTO_FILE_COMPLETE) || type == PROTO_TRANSFER;
 }
 
 const char *proto_type_name(enum proto_type type)
@@ -1362,9 +1414,23 @@ size_t proto_binary_header(uint8_t *out, const char *name, const uint8_t tid[PRO
 	return 2 + n + PROTO_BIN_TID + 8;
 }
 
-size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message)
+size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message, bool extended)
 {
-	int n = snprintf(out, cap, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu}",
-			 binary_relay ? "true" : "false", (unsigned long long)max_message);
+	int n = snprintf(out, cap, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu%s}",
+			 binary_relay ? "true" : "false", (unsigned long long)max_message,
+			 extended ? ",\"transfer\":1,\"iceServers\":true" : "");
 	return n < 0 ? 0 : (size_t)n;
+}
+
+size_t proto_format_peer_info(char *out, size_t cap, const char *user, bool online, unsigned transfer,
+			      bool binary_relay)
+{
+	struct wbuf w = {out, cap, 0, 0};
+	w_str(&w, "{\"type\":\"PEER_INFO\",\"user\":");
+	w_quoted(&w, user);
+	char tail[96];
+	int n = snprintf(tail, sizeof tail, ",\"online\":%s,\"transfer\":%u,\"binaryRelay\":%s}",
+			 online ? "true" : "false", transfer, binary_relay ? "true" : "false");
+	w_put(&w, tail, n < 0 ? 0 : (size_t)n);
+	return w_finish(&w);
 }

@@ -47,7 +47,17 @@ enum proto_type {
 	PROTO_FILE_COMPLETE,
 	/* Extension (docs/protocol.md): a client says what it understands. */
 	PROTO_CAPABILITIES,
+	/* Extensions for new clients (docs/protocol.md): relayed like the
+	 * types above, but only to clients that announced "transfer". */
+	PROTO_TRANSFER,
+	PROTO_PEER_INFO,
+	PROTO_GET_ICE_SERVERS,
+	PROTO_TYPE_COUNT,
 };
+
+/* TRANSFER: "id" is 1..PROTO_ID_MAX of [A-Za-z0-9_-], "action" 1..32 of [a-z_]. */
+#define PROTO_ID_MAX 64
+#define PROTO_ACTION_MAX 32
 
 enum proto_mode {
 	PROTO_MODE_ABSENT = 0, /* FILE_METADATA without "transferMode" */
@@ -119,8 +129,16 @@ struct proto_msg {
 	uint32_t data_len;
 	struct proto_span data;
 
-	/* CAPABILITIES: "binaryRelay": true. */
+	/* CAPABILITIES: "binaryRelay": true, "transfer": <version>,
+	 * "iceServers": true. */
 	bool binary_relay;
+	uint32_t transfer_version;
+	bool ice_servers;
+
+	/* PEER_INFO: "user" (as "recipient" is kept). */
+	char user[PROTO_NAME_MAX + 1];
+	uint32_t user_len;
+	bool user_too_long;
 };
 
 /* The binary relay extension (docs/protocol.md): one binary WebSocket
@@ -209,7 +227,12 @@ size_t proto_format_user_list(char *out, size_t cap, const char *const *names, s
 			      size_t max);
 size_t proto_format_error(char *out, size_t cap, const char *message);
 size_t proto_format_pong(char *out, size_t cap);
-/* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>} */
-size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message);
+/* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>[,"transfer":1,"iceServers":true]}
+ * (the last two with extended, for clients that announced either). */
+size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message, bool extended);
+/* {"type":"PEER_INFO","user":"<user>","online":<b>,"transfer":<v>,"binaryRelay":<b>}; user is
+ * escaped. */
+size_t proto_format_peer_info(char *out, size_t cap, const char *user, bool online, unsigned transfer,
+			      bool binary_relay);
 
 #endif

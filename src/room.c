@@ -13,6 +13,7 @@
 #include "bus.h"
 #include "config.h"
 #include "http.h"
+#include "ice.h"
 #include "log.h"
 #include "presence.h"
 #include "proto.h"
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LIST_TICK_MS 50 /* coalescing window for USER_LIST */
 #define NOTICE_EVERY_MS 5000 /* one "not online" per sender and recipient in this time */
@@ -53,6 +55,11 @@ struct user {
 	struct notice notices[NOTICES];
 	struct xfer *xfers; /* USER_TRANSFERS, allocated by the first FILE_METADATA */
 	bool binary_ok; /* said CAPABILITIES {binaryRelay: true} */
+	uint8_t transfer_version; /* CAPABILITIES {transfer: N} */
+	bool ice_ok; /* CAPABILITIES {iceServers: true}: ICE_SERVERS is pushed */
+	int64_t ice_due_ms; /* when its credentials want renewing (0: never) */
+	int64_t ice_window_ms; /* GET_ICE_SERVERS: start of the current window */
+	uint32_t ice_asked; /* requests in it */
 	uint64_t list_hash; /* R.top_hash of the last list this user was sent */
 };
 
@@ -78,7 +85,18 @@ static struct {
 	int64_t last_walk_ms; /* last walk over every connection */
 	uint64_t max_message;
 	bool store_file_names;
+	struct ice_config ice;
+	int rate_window_ms, rate_max;
+	int64_t ice_users; /* registered users with ice_ok: the renewal walk runs only with some */
+	int64_t last_ice_walk_ms;
 } R;
+
+_Static_assert(PROTO_TYPE_COUNT + 1 == STATS_MSG_TYPES, "a stats slot per message type and one for binary");
+
+const struct ice_config *room_ice(void)
+{
+	return &R.ice;
+}
 
 /* ---- sending ---- */
 
@@ -147,6 +165,8 @@ static bool notice_due(struct user *u, const char *name, enum stats_error why)
 }
 
 static void xfer_fail_to(struct user *u, const char *recipient, const char *reason);
+static uint32_t caps_of(const struct user *u);
+static void send_ice(struct user *u);
 
 static void tell_not_online(struct user *u, const char *name)
 {
@@ -413,8 +433,13 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 		send_text(u, out, n);
 		return;
 	}
-	if (!u->name[0])
+	if (!u->name[0]) {
 		R.registered++;
+		if (u->ice_ok)
+			R.ice_users++;
+	}
+	if (caps_of(u))
+		(void)presence_set_caps(name, R.slot, R.gen, ws_id(u->c), caps_of(u));
 	if (strcmp(u->name, name) != 0)
 		log_debug("websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
 	memcpy(u->name, name, strlen(name) + 1); /* valid: at most 32 bytes */
@@ -428,6 +453,67 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 	 * when this name is among the first ones (refresh_names() compares) */
 	u->list_hash = 0;
 	R.users_behind = true;
+	if (u->ice_ok)
+		send_ice(u);
+}
+
+/* ---- ICE servers (docs/protocol.md) ---- */
+
+static uint32_t caps_of(const struct user *u)
+{
+	return (u->binary_ok ? PRESENCE_CAP_BINARY : 0) | (u->transfer_version >= 1 ? PRESENCE_CAP_TRANSFER : 0);
+}
+
+/* ICE_SERVERS with credentials for this user's name; the next one is due
+ * when four fifths of their lifetime have passed. */
+static void send_ice(struct user *u)
+{
+	time_t expires = 0;
+	time_t now = time(NULL);
+	char *js = ice_json(&R.ice, u->name[0] ? u->name : "anonymous", now, true, &expires);
+	send_text(u, js, strlen(js));
+	free(js);
+	u->ice_due_ms = expires ? time_mono_ms() + (int64_t)(expires - now) * 800 : 0;
+}
+
+static void on_get_ice_servers(struct user *u)
+{
+	int64_t now = time_mono_ms();
+	if (now - u->ice_window_ms >= R.rate_window_ms) {
+		u->ice_window_ms = now;
+		u->ice_asked = 0;
+	}
+	if (u->ice_asked >= (uint32_t)R.rate_max) {
+		char msg[128];
+		int64_t left = (u->ice_window_ms + R.rate_window_ms - now + 999) / 1000;
+		snprintf(msg, sizeof msg, "Too many requests for ICE servers, try again in %lld s",
+			 (long long)(left < 1 ? 1 : left));
+		send_error(u, ERR_RATE_LIMITED, msg);
+		return;
+	}
+	u->ice_asked++;
+	send_ice(u);
+}
+
+static void on_peer_info(struct user *u, const struct proto_msg *m)
+{
+	uint32_t caps = 0;
+	bool online = !m->user_too_long && strlen(m->user) == m->user_len && !name_problem(m->user) &&
+		      presence_caps(m->user, &caps) == RT_OK;
+	char out[512];
+	size_t n = proto_format_peer_info(out, sizeof out, m->user, online, (caps & PRESENCE_CAP_TRANSFER) ? 1 : 0,
+					  (caps & PRESENCE_CAP_BINARY) != 0);
+	if (n < sizeof out)
+		send_text(u, out, n);
+}
+
+static void tell_no_transfer(struct user *u, const char *name)
+{
+	if (!notice_due(u, name, ERR_NO_TRANSFER))
+		return;
+	char msg[PRESENCE_NAME_MAX + 64];
+	snprintf(msg, sizeof msg, "%s does not understand TRANSFER messages", name);
+	send_error(u, ERR_NO_TRANSFER, msg);
 }
 
 /* ---- relaying ---- */
@@ -448,6 +534,18 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 	if (presence_lookup(m->recipient, &slot, &gen, &conn) != RT_OK) {
 		tell_not_online(u, m->recipient);
 		return;
+	}
+	if (m->type == PROTO_TRANSFER) {
+		/* new clients only: an old one would not know the message */
+		uint32_t caps;
+		if (presence_caps(m->recipient, &caps) != RT_OK) {
+			tell_not_online(u, m->recipient);
+			return;
+		}
+		if (!(caps & PRESENCE_CAP_TRANSFER)) {
+			tell_no_transfer(u, m->recipient);
+			return;
+		}
 	}
 	struct proto_slice sl[PROTO_RELAY_SLICES];
 	size_t ns = proto_relay_slices(buf, m, u->name, sl);
@@ -591,11 +689,27 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 	}
 	case PROTO_CAPABILITIES: {
 		u->binary_ok = m.binary_relay;
-		char out[128];
-		size_t n = proto_format_capabilities(out, sizeof out, true, R.max_message);
+		u->transfer_version = m.transfer_version >= 1 ? 1 : 0;
+		bool ice_was = u->ice_ok;
+		if (u->name[0] && ice_was != m.ice_servers)
+			R.ice_users += m.ice_servers ? 1 : -1;
+		u->ice_ok = m.ice_servers;
+		if (u->name[0])
+			(void)presence_set_caps(u->name, R.slot, R.gen, ws_id(c), caps_of(u));
+		char out[160];
+		size_t n = proto_format_capabilities(out, sizeof out, true, R.max_message,
+						     m.transfer_version > 0 || m.ice_servers);
 		send_text(u, out, n);
+		if (u->name[0] && u->ice_ok && !ice_was)
+			send_ice(u); /* registered before asking: it is due now */
 		break;
 	}
+	case PROTO_PEER_INFO:
+		on_peer_info(u, &m);
+		break;
+	case PROTO_GET_ICE_SERVERS:
+		on_get_ice_servers(u);
+		break;
 	default:
 		if (proto_is_relay(m.type))
 			relay(u, msg, &m);
@@ -692,6 +806,8 @@ static void on_close(struct ws_conn *c, uint16_t code)
 	if (u->name[0]) {
 		(void)presence_release(u->name, R.slot, R.gen, ws_id(c));
 		R.registered--;
+		if (u->ice_ok)
+			R.ice_users--;
 	}
 	log_info("websocket %llu from %s%s%s closed with %u after %lld ms", (unsigned long long)ws_id(c), ws_peer(c),
 		 u->name[0] ? " as " : "", u->name, code, (long long)(time_mono_ms() - u->opened_ms));
@@ -714,6 +830,7 @@ struct tick_ctx {
 	int64_t now;
 	bool lists; /* send a list to every user whose list_hash is old */
 	bool timeouts;
+	bool ice; /* renew ICE credentials that are due */
 	struct ws_shared *common; /* the list of users outside the top names */
 	size_t common_len;
 	size_t bytes;
@@ -730,6 +847,8 @@ static void tick_one(struct ws_conn *c, void *arg)
 			ws_close(c, 1008, "no SET_USERNAME in time");
 		return;
 	}
+	if (t->ice && u->ice_ok && u->ice_due_ms && t->now >= u->ice_due_ms)
+		send_ice(u);
 	if (!t->lists || u->list_hash == R.top_hash)
 		return;
 	size_t k = top_of();
@@ -779,7 +898,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (every > 1000)
 		every = 1000;
 	t.timeouts = R.registered < ws_count() && t.now - R.last_walk_ms >= every;
-	if (!t.lists && !t.timeouts)
+	/* credentials are renewed within a second of being due */
+	t.ice = R.ice_users > 0 && ice_mints(&R.ice) && t.now - R.last_ice_walk_ms >= 1000;
+	if (t.ice)
+		R.last_ice_walk_ms = t.now;
+	if (!t.lists && !t.timeouts && !t.ice)
 		return;
 	if (t.timeouts)
 		R.last_walk_ms = t.now;
@@ -817,6 +940,18 @@ void room_apply(const struct config *cfg)
 		R.snap_next_us = 0;
 	}
 	R.register_timeout_ms = cfg->register_timeout_ms;
+	R.rate_window_ms = cfg->rate_limit_window_ms;
+	R.rate_max = cfg->rate_limit_max;
+	struct ice_config ic;
+	struct rt_err err;
+	if (ice_config_init(&ic, cfg->stun_servers, cfg->turn_servers, cfg->ice_transport_policy, cfg->turn_secret,
+			    cfg->turn_ttl, cfg->p2p_timeout_ms, &err) == RT_OK) {
+		/* the master validated it; a failure here keeps the old one */
+		ice_config_fini(&R.ice);
+		R.ice = ic;
+	} else {
+		log_error("ICE servers: %s (keeping the previous ones)", err.msg);
+	}
 	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,
 				 .max_outbound = (size_t)cfg->max_outbound_bytes,
 				 .heartbeat_ms = cfg->heartbeat_interval_ms,

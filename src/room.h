@@ -18,6 +18,9 @@ int room_setup(struct event_base *base, int slot, uint32_t generation, int maste
 	       struct rt_err *err) RT_MUSTCHECK;
 /* Reloadable settings: limits, timeouts, user_list_max. */
 void room_apply(const struct config *cfg);
+/* The ICE servers of the current config (GET /api/ice-servers). */
+struct ice_config;
+const struct ice_config *room_ice(void);
 /* The upgrade handler for http_set_upgrade(). */
 int room_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why);
 

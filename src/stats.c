@@ -20,7 +20,7 @@ static const int status_codes[] = STATS_STATUS_CODES;
 _Static_assert(RT_ARRAY_LEN(status_codes) + 1 == STATS_NSTATUS, "STATS_NSTATUS");
 
 static const char *route_names[ROUTE_COUNT] = { "/", "/healthz", "/readyz", "/api", "/metrics", "not_found",
-						"rejected", "/ws" };
+						"rejected", "/ws", "static" };
 
 struct stats_record rt_stats;
 
@@ -28,7 +28,7 @@ static const int close_codes[] = STATS_CLOSE_CODES;
 _Static_assert(RT_ARRAY_LEN(close_codes) + 1 == STATS_NCLOSE, "STATS_NCLOSE");
 static const char *error_names[ERR_COUNT] = { "invalid_format", "bad_message", "not_registered", "not_online",
 					      "slow_recipient", "binary", "username_invalid", "username_taken",
-					      "no_binary_relay" };
+					      "no_binary_relay", "no_transfer", "rate_limited" };
 
 const char *stats_error_name(enum stats_error e)
 {

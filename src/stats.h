@@ -21,6 +21,7 @@ enum stats_route {
 	ROUTE_NOT_FOUND, /* no route matched */
 	ROUTE_REJECTED, /* refused by the guard before routing */
 	ROUTE_WS, /* WebSocket upgrades on / and /ws */
+	ROUTE_STATIC, /* the web page's other files (www_root) */
 	ROUTE_COUNT
 };
 
@@ -34,7 +35,7 @@ extern const double stats_http_bounds[STATS_HTTP_BUCKETS - 1];
 extern const double stats_lag_bounds[STATS_LAG_BUCKETS - 1];
 
 /* WebSocket messages by type, in and out (index: enum proto_type) */
-#define STATS_MSG_TYPES 12 /* the proto types, and [11] for binary chunks */
+#define STATS_MSG_TYPES 15 /* the proto types, and [14] for binary chunks */
 /* why a client got an ERROR or USERNAME_ERROR */
 enum stats_error {
 	ERR_INVALID_FORMAT = 0, /* not JSON */
@@ -46,6 +47,8 @@ enum stats_error {
 	ERR_USERNAME_INVALID,
 	ERR_USERNAME_TAKEN,
 	ERR_NO_BINARY, /* binary relay to a client that did not ask for it */
+	ERR_NO_TRANSFER, /* TRANSFER to a client that did not announce it */
+	ERR_RATE_LIMITED, /* GET_ICE_SERVERS too often */
 	ERR_COUNT
 };
 /* close codes counted one by one; anything else is "other" */
@@ -53,7 +56,7 @@ enum stats_error {
 #define STATS_NCLOSE 11
 
 #define STATS_MAGIC 0x52545354u
-#define STATS_VERSION 3
+#define STATS_VERSION 4
 
 struct stats_record {
 	uint32_t magic;

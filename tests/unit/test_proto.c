@@ -1011,15 +1011,90 @@ static void test_binary(void)
 	const char *caps3 = "{\"type\":\"CAPABILITIES\"}";
 	ok(proto_parse(caps3, strlen(caps3), &m, &err) == RT_OK && !m.binary_relay, "CAPABILITIES without features");
 	char out[128];
-	size_t n = proto_format_capabilities(out, sizeof out, true, 2097152);
+	size_t n = proto_format_capabilities(out, sizeof out, true, 2097152, false);
 	is_str(out, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true,\"maxMessageBytes\":2097152}",
 	       "CAPABILITIES reply");
 	ok(n == strlen(out), "CAPABILITIES reply length");
+	n = proto_format_capabilities(out, sizeof out, true, 1024, true);
+	is_str(out,
+	       "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true,\"maxMessageBytes\":1024,\"transfer\":1,"
+	       "\"iceServers\":true}",
+	       "extended CAPABILITIES reply");
+}
+
+/* The extensions of the web page: CAPABILITIES members, PEER_INFO,
+ * GET_ICE_SERVERS and the relayed TRANSFER. */
+static void test_extensions(void)
+{
+	struct proto_msg m;
+	struct rt_err err;
+	const char *c = "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true,\"transfer\":1,\"iceServers\":true}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_OK && m.transfer_version == 1 && m.ice_servers && m.binary_relay,
+	   "CAPABILITIES with transfer and iceServers");
+	c = "{\"type\":\"CAPABILITIES\",\"transfer\":\"1\"}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_ERR && strstr(err.msg, "\"transfer\" must be"),
+	   "transfer must be an integer");
+	c = "{\"type\":\"CAPABILITIES\",\"transfer\":-1}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_ERR, "transfer must be non-negative");
+	c = "{\"type\":\"CAPABILITIES\",\"iceServers\":\"yes\"}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_ERR && strstr(err.msg, "iceServers"), "iceServers is a boolean");
+
+	c = "{\"type\":\"PEER_INFO\",\"user\":\"bob\"}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_OK && m.type == PROTO_PEER_INFO && strcmp(m.user, "bob") == 0,
+	   "PEER_INFO user");
+	c = "{\"type\":\"PEER_INFO\",\"user\":7}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_ERR && strcmp(err.msg, "\"user\" must be a string") == 0,
+	   "PEER_INFO needs a string user");
+	ok(!proto_is_relay(PROTO_PEER_INFO) && !proto_is_relay(PROTO_GET_ICE_SERVERS), "not relayed");
+	c = "{\"type\":\"GET_ICE_SERVERS\"}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_OK && m.type == PROTO_GET_ICE_SERVERS, "GET_ICE_SERVERS");
+
+	ok(proto_is_relay(PROTO_TRANSFER), "TRANSFER is relayed");
+	c = "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":\"0a1B_-\",\"action\":\"offer\","
+	    "\"file\":{\"name\":\"a.txt\",\"size\":3},\"sha256\":\"ab\"}";
+	ok(proto_parse(c, strlen(c), &m, &err) == RT_OK && m.type == PROTO_TRANSFER && strcmp(m.recipient, "bob") == 0,
+	   "TRANSFER offer");
+	struct proto_slice sl[PROTO_RELAY_SLICES];
+	size_t ns = proto_relay_slices(c, &m, "alice", sl);
+	char fw[512] = "";
+	for (size_t i = 0; i < ns; i++)
+		strncat(fw, sl[i].p, sl[i].len);
+	is_str(fw,
+	       "{\"sender\":\"alice\",\"type\":\"TRANSFER\",\"id\":\"0a1B_-\",\"action\":\"offer\","
+	       "\"file\":{\"name\":\"a.txt\",\"size\":3},\"sha256\":\"ab\"}",
+	       "TRANSFER forwarded with sender, without recipient, other members kept");
+	static const char *const bad[][2] = {
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"action\":\"offer\"}", "\"id\" must be" },
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":\"\",\"action\":\"offer\"}", "\"id\" must be" },
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":\"a b\",\"action\":\"offer\"}", "\"id\" must be" },
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":\"a\\u0041\",\"action\":\"offer\"}",
+		  "\"id\" must be" },
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":"
+		  "\"01234567890123456789012345678901234567890123456789012345678901234\",\"action\":\"x\"}",
+		  "\"id\" must be" },
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":\"a\",\"action\":\"Offer\"}",
+		  "\"action\" must be" },
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":\"a\",\"action\":3}", "\"action\" must be" },
+		{ "{\"type\":\"TRANSFER\",\"id\":\"a\",\"action\":\"offer\"}", "\"recipient\" must be a string" },
+		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"sender\":\"x\",\"id\":\"a\",\"action\":\"a\"}",
+		  "set by the server" },
+	};
+	for (size_t i = 0; i < RT_ARRAY_LEN(bad); i++) {
+		int rc = proto_parse(bad[i][0], strlen(bad[i][0]), &m, &err);
+		ok(rc == RT_ERR && strstr(err.msg, bad[i][1]), "refused: %s (%s)", bad[i][0],
+		   rc == RT_ERR ? err.msg : "accepted");
+	}
+	char out[256];
+	size_t n = proto_format_peer_info(out, sizeof out, "b\"ob", true, 1, false);
+	is_str(out, "{\"type\":\"PEER_INFO\",\"user\":\"b\\\"ob\",\"online\":true,\"transfer\":1,\"binaryRelay\":false}",
+	       "PEER_INFO reply, user escaped");
+	ok(n == strlen(out), "PEER_INFO length");
 }
 
 int main(void)
 {
 	test_binary();
+	test_extensions();
 	for (size_t i = 0; i < RT_ARRAY_LEN(cases); i++)
 		run_case(&cases[i]);
 	test_depth();
