@@ -8,6 +8,7 @@
  */
 #include "autoconf.h"
 #include "http.h"
+#include "www.h"
 #include "config.h"
 #include "hguard.h"
 #include "log.h"
@@ -45,14 +46,6 @@ struct hconn {
 	int idle_retries; /* retries in a row that moved nothing */
 	uint64_t last_base;
 	struct hconn *prev, *next;
-};
-
-struct route {
-	const char *path;
-	struct http_server *srv;
-	enum stats_route route;
-	http_handler handler;
-	void *arg;
 };
 
 /* libevhtp's own read callback, saved the first time we wrap one. */
@@ -456,6 +449,7 @@ static void begin(struct http_server *srv, evhtp_request_t *req, struct reqinfo 
 		snprintf(w, sizeof w, "%d", srv->slot);
 		add_header(req, "X-RTFT-Worker", w);
 	}
+	www_security_headers(req, srv->cfg);
 	if (srv->quitting)
 		req->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
 }
@@ -502,7 +496,17 @@ static void send_json(evhtp_request_t *req, int status)
 {
 	if (!evhtp_header_find(req->headers_out, "Content-Type"))
 		add_header(req, "Content-Type", "application/json");
-	add_header(req, "Cache-Control", "no-store");
+	if (!evhtp_header_find(req->headers_out, "Cache-Control"))
+		add_header(req, "Cache-Control", "no-store");
+	if (req->method == htp_method_HEAD) {
+		/* libevhtp would send the body of a HEAD: say its length
+		 * ourselves (it keeps a Content-Length it finds) and drop it */
+		size_t n = evbuffer_get_length(req->buffer_out);
+		char len[24];
+		snprintf(len, sizeof len, "%zu", n);
+		add_header(req, "Content-Length", len);
+		evbuffer_drain(req->buffer_out, n);
+	}
 	evhtp_send_reply(req, (evhtp_res)status);
 }
 
@@ -559,11 +563,24 @@ static void dispatch_cb(evhtp_request_t *req, void *arg)
 			route_run(&srv->routes[i], req);
 			return;
 		}
+	if (srv->fallback.handler) {
+		route_run(&srv->fallback, req);
+		return;
+	}
 	struct reqinfo ri;
 	begin(srv, req, &ri);
 	error_body(req, 404, "not found", ri.rid);
 	send_json(req, 404);
 	finish(srv, req, &ri, ROUTE_NOT_FOUND, 404);
+}
+
+void http_set_fallback(struct http_server *srv, enum stats_route route, http_handler h, void *arg)
+{
+	srv->fallback.path = "";
+	srv->fallback.srv = srv;
+	srv->fallback.route = route;
+	srv->fallback.handler = h;
+	srv->fallback.arg = arg;
 }
 
 void http_set_upgrade(struct http_server *srv, http_upgrade_handler h)

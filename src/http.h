@@ -18,6 +18,16 @@ struct http_server;
  * runs instead of the route when the request has Upgrade: websocket. It
  * returns 101 after taking the connection, or an error status with *why. */
 typedef int (*http_upgrade_handler)(evhtp_request_t *req, struct http_server *srv, const char **why);
+/* A route handler: fills the reply and returns the status. */
+typedef int (*http_handler)(evhtp_request_t *req, struct evbuffer *body, void *arg);
+
+struct route {
+	const char *path;
+	struct http_server *srv;
+	enum stats_route route;
+	http_handler handler;
+	void *arg;
+};
 
 struct http_server {
 	struct event_base *base;
@@ -35,6 +45,7 @@ struct http_server {
 	http_upgrade_handler upgrade;
 	struct route *routes; /* exact-match table, see http_route */
 	int nroutes;
+	struct route fallback; /* GET/HEAD of any other path, when set */
 	struct event *accept_retry; /* accept() paused after EMFILE and the like */
 	uint64_t accept_errors;
 	int64_t accept_warned_ms;
@@ -52,12 +63,13 @@ void http_server_quit(struct http_server *srv);
 void http_server_close_all(struct http_server *srv);
 void http_server_fini(struct http_server *srv);
 
-/* A route handler: fills the reply and returns the status. */
-typedef int (*http_handler)(evhtp_request_t *req, struct evbuffer *body, void *arg);
 /* Register GET/HEAD path with handler; other methods get 405 + Allow. */
 void http_route(struct http_server *srv, const char *path, enum stats_route route, http_handler h, void *arg);
 
 void http_set_upgrade(struct http_server *srv, http_upgrade_handler h);
+/* Every path no route matches goes to h (GET/HEAD; 405 otherwise)
+ * instead of the 404 reply. */
+void http_set_fallback(struct http_server *srv, enum stats_route route, http_handler h, void *arg);
 /* For the upgrade handler: untrack the connection before libevhtp lets it
  * go; returns the bytes held back after the request head (caller frees). */
 struct evbuffer *http_detach(evhtp_connection_t *c);

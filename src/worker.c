@@ -18,8 +18,13 @@
 #include "shm.h"
 #include "stats.h"
 #include "util.h"
+#include "ice.h"
+#include "ratelimit.h"
+#include "www.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <time.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <signal.h>
@@ -43,16 +48,52 @@ static struct {
 	bool quitting;
 	int quit_mode;
 	struct event *done_ev;
+	struct rlimit ice_limit; /* GET /api/ice-servers per client address */
 } W;
 
 static int root_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 {
-	evhtp_headers_add_header(req->headers_out, evhtp_header_new("Content-Type", "text/html; charset=utf-8", 0, 0));
-	evbuffer_add_printf(body,
-			    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rtftd</title></head>\n"
-			    "<body><h1>rtftd %s</h1><p>The RTFT server is running. The web client is not installed "
-			    "yet.</p></body></html>\n",
-			    PACKAGE_VERSION);
+	return www_serve(req, body, W.cfg, "/");
+}
+
+static int static_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
+	int status = www_serve(req, body, W.cfg, path);
+	if (status == 404)
+		evbuffer_add_printf(body, "{\"error\":\"not found\",\"status\":404}\n");
+	return status;
+}
+
+/* GET /api/ice-servers: limited per client address (in this worker) */
+static int ice_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	char key[64] = "";
+	struct sockaddr *sa = req->conn ? req->conn->saddr : NULL;
+	size_t klen = 0;
+	if (sa && sa->sa_family == AF_INET) {
+		memcpy(key, &((struct sockaddr_in *)sa)->sin_addr, 4);
+		klen = 4;
+	} else if (sa && sa->sa_family == AF_INET6) {
+		memcpy(key, &((struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		klen = 16;
+	}
+	int retry = 0;
+	if (!rl_hit(&W.ice_limit, key, klen, time_mono_ms(), W.cfg->rate_limit_window_ms, W.cfg->rate_limit_max,
+		    &retry)) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", retry);
+		evhtp_headers_add_header(req->headers_out, evhtp_header_new("Retry-After", v, 0, 1));
+		evbuffer_add_printf(body, "{\"error\":\"too many requests, try again in %d s\",\"status\":429}\n",
+				    retry);
+		return 429;
+	}
+	char user[17];
+	rand_hex(user, sizeof user, 8);
+	char *js = ice_json(room_ice(), user, time(NULL), false, NULL);
+	evbuffer_add(body, js, strlen(js));
+	evbuffer_add(body, "\n", 1);
+	free(js);
 	return 200;
 }
 
@@ -254,6 +295,9 @@ void worker_main(struct worker_args *a)
 	http_route(&W.http, "/readyz", ROUTE_READYZ, readyz_handler, NULL);
 	http_route(&W.http, "/api/info", ROUTE_API, info_handler, NULL);
 	http_route(&W.http, "/ws", ROUTE_WS, ws_plain_handler, NULL);
+	http_route(&W.http, "/api/ice-servers", ROUTE_API, ice_handler, NULL);
+	http_set_fallback(&W.http, ROUTE_STATIC, static_handler, NULL);
+	rl_init(&W.ice_limit, 4096);
 	http_set_upgrade(&W.http, room_upgrade);
 	if (room_setup(W.base, a->slot, a->generation, atomic_load(&rt_shm->master_pid), W.cfg, &err) != RT_OK) {
 		log_error("cannot set up the protocol: %s", err.msg);
