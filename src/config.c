@@ -97,7 +97,7 @@ static const struct key keys[] = {
 	{ "ice_transport_policy", KT_POLICY, F(ice_transport_policy), "all", 0, 0, true, "all or relay" },
 	{ "turn_secret", KT_SECRET, F(turn_secret), "", 0, 0, true,
 	  "coturn's static-auth-secret; several comma-separated, the first signs" },
-	{ "turn_ttl", KT_INT, F(turn_ttl), "86400", 60, 604800, true, "an integer from 60 to 604800 (seconds)" },
+	{ "turn_ttl", KT_INT, F(turn_ttl), "86400", 5, 604800, true, "an integer from 5 to 604800 (seconds)" },
 	{ "p2p_timeout_ms", KT_INT, F(p2p_timeout_ms), "10000", 1000, 600000, true,
 	  "an integer from 1000 to 600000 (milliseconds)" },
 	{ "ice_check_interval_ms", KT_INT, F(ice_check_interval_ms), "30000", 0, 86400000, true,

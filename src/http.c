@@ -547,9 +547,12 @@ static void route_run(struct route *r, evhtp_request_t *req)
 		error_body(req, status, "method not allowed", ri.rid);
 	} else {
 		status = r->handler(req, req->buffer_out, r->arg);
+		if (status >= 400 && evbuffer_get_length(req->buffer_out) == 0)
+			error_body(req, status, status == 404 ? "not found" : "internal error", ri.rid);
 	}
 	send_json(req, status);
-	finish(srv, req, &ri, r->route, status);
+	/* a file that is not there counts as any unknown path */
+	finish(srv, req, &ri, r == &srv->fallback && status == 404 ? ROUTE_NOT_FOUND : r->route, status);
 }
 
 /* libevhtp 1.2.18 matches evhtp_set_cb paths as prefixes ("/" would take

@@ -59,10 +59,7 @@ static int root_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 static int static_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 {
 	const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
-	int status = www_serve(req, body, W.cfg, path);
-	if (status == 404)
-		evbuffer_add_printf(body, "{\"error\":\"not found\",\"status\":404}\n");
-	return status;
+	return www_serve(req, body, W.cfg, path);
 }
 
 /* GET /api/ice-servers: limited per client address (in this worker) */

@@ -46,7 +46,7 @@ def keys_in_source():
         text = f.read()
     table = text[text.index("static const struct key keys[]"):]
     table = table[:table.index("};")]
-    found = re.findall(r'\{\s*"(\w+)",\s*KT_\w+,\s*F\(\w+\),\s*"[^"]*",\s*[^,]+,\s*[^,]+,\s*(true|false)', table)
+    found = re.findall(r'\{\s*"(\w+)",\s*KT_\w+,\s*F\(\w+\),\s*(?:\w+\s+)?"[^"]*",\s*[^,]+,\s*[^,]+,\s*(true|false)', table)
     assert len(found) >= 10, "could not read the key table from src/config.c"
     return [(name, flag == "true") for name, flag in found]
 
