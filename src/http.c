@@ -768,9 +768,43 @@ int http_readyz_json(struct evbuffer *body)
 	int wanted = atomic_load(&s->workers_wanted);
 	bool workers_ok = ready >= wanted && wanted > 0;
 	bool draining = atomic_load(&s->shutting_down);
-	const char *status = draining ? "draining" : (db_ok && mig_ok && workers_ok) ? "ready" : "not_ready";
 
-	evbuffer_add_printf(body, "{\"status\":\"%s\",\"checks\":{", status);
+	/* STUN/TURN reachability (icecheck.c): not part of readiness, but
+	 * "degraded" (still 200) when servers are configured and none of them
+	 * answered the last round. No server configured: no check shown. */
+	struct shm_ice ice;
+	const char *ice_status = NULL, *ice_why = "";
+	if (!shm_get_ice(s, &ice))
+		ice.servers = 0;
+	if (ice.servers > 0) {
+		ice_status = "unchecked";
+		if (ice.interval_ms == 0)
+			ice_why = "checks are off (ice_check_interval_ms = 0)";
+		else if (ice.checked == 0)
+			ice_why = "stuns: and turns: servers are not checked";
+		else if (ice.checked_ms == 0)
+			ice_why = "not checked yet";
+		else if (now - ice.checked_ms > 2 * (int64_t)ice.interval_ms + 30000)
+			ice_why = "last check is stale";
+		else if (ice.answering > 0)
+			ice_status = "ok";
+		else {
+			ice_status = "degraded";
+			ice_why = ice.reason[0] ? ice.reason : "no server answers";
+		}
+	}
+	const char *status = "ready";
+	if (draining)
+		status = "draining";
+	else if (!(db_ok && mig_ok && workers_ok))
+		status = "not_ready";
+	else if (ice_status && strcmp(ice_status, "degraded") == 0)
+		status = "degraded";
+
+	evbuffer_add_printf(body, "{\"status\":\"%s\",", status);
+	if (strcmp(status, "degraded") == 0)
+		evbuffer_add_printf(body, "\"reason\":\"no STUN or TURN server answers\",");
+	evbuffer_add_printf(body, "\"checks\":{");
 	if (db_ok)
 		evbuffer_add_printf(body, "\"database\":{\"status\":\"ok\",\"latency_ms\":%.3f,\"checked_ms_ago\":%lld}",
 				    atomic_load(&s->db_ping_seconds) * 1000.0, (long long)(now - checked));
@@ -779,7 +813,24 @@ int http_readyz_json(struct evbuffer *body)
 	evbuffer_add_printf(body, ",\"migrations\":{\"status\":\"%s\",\"version\":%d,\"latest\":%d}",
 			    mig_ok ? "ok" : "failing", atomic_load(&s->migrations_version),
 			    atomic_load(&s->migrations_latest));
-	evbuffer_add_printf(body, ",\"workers\":{\"status\":\"%s\",\"ready\":%d,\"wanted\":%d}}}\n",
+	evbuffer_add_printf(body, ",\"workers\":{\"status\":\"%s\",\"ready\":%d,\"wanted\":%d}",
 			    workers_ok ? "ok" : "failing", ready, wanted);
-	return strcmp(status, "ready") == 0 ? 200 : 503;
+	if (ice_status) {
+		evbuffer_add_printf(body, ",\"ice\":{\"status\":\"%s\"", ice_status);
+		if (strcmp(ice_status, "unchecked") != 0)
+			evbuffer_add_printf(body, ",\"answering\":%d", ice.answering);
+		evbuffer_add_printf(body, ",\"servers\":%d,\"checked\":%d", ice.servers, ice.checked);
+		if (ice.checked_ms > 0)
+			evbuffer_add_printf(body, ",\"checked_ms_ago\":%lld", (long long)(now - ice.checked_ms));
+		if (ice_why[0]) {
+			char why[SHM_ICE_REASON_LEN * 6 + 1];
+			size_t wpos = 0;
+			why[0] = '\0';
+			json_escape_append(why, sizeof why, &wpos, ice_why);
+			evbuffer_add_printf(body, ",\"reason\":\"%s\"", why);
+		}
+		evbuffer_add_printf(body, "}");
+	}
+	evbuffer_add_printf(body, "}}\n");
+	return strcmp(status, "ready") == 0 || strcmp(status, "degraded") == 0 ? 200 : 503;
 }

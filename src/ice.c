@@ -205,11 +205,13 @@ static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt
 		}
 		s->port = (int)port;
 	}
-	snprintf(s->url, sizeof s->url, "%s:%s%s%s:%d%s", scheme_names[scheme], s->host_v6 ? "[" : "", s->host,
+	char url[sizeof s->url];
+	snprintf(url, sizeof url, "%s:%s%s%s:%d%s", scheme_names[scheme], s->host_v6 ? "[" : "", s->host,
 		 s->host_v6 ? "]" : "", s->port,
 		 s->transport == ICE_TP_UDP   ? "?transport=udp"
 		 : s->transport == ICE_TP_TCP ? "?transport=tcp"
 					      : "");
+	memcpy(s->url, url, sizeof url);
 	return RT_OK;
 }
 

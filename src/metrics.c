@@ -1,7 +1,9 @@
 /*
  * metrics.c: the metrics child (see metrics.h).
  * Owns: the per-slot stats table, the Prometheus text exposition, the
- * database checker thread, CHAN_STATUS to the master.
+ * database checker thread, CHAN_STATUS to the master. The STUN/TURN
+ * checker thread is icecheck.c's; this file starts it and shows its
+ * results.
  * Must not: serve clients of the main listener, or block its loop on the
  * database (the checker thread owns the only db handle of this process).
  */
@@ -11,6 +13,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "icecheck.h"
 #include "log.h"
 #include "shm.h"
 #include "util.h"
@@ -182,6 +185,57 @@ static bool slot_live(int i)
 	return pid > 0 && st != SLOT_EMPTY;
 }
 
+/* text as a label value of the exposition format: backslash, double
+ * quote and line feed escaped */
+static void label_escape(char *out, size_t cap, const char *s)
+{
+	size_t o = 0;
+	for (; *s && o + 3 <= cap; s++) {
+		if (*s == '\\' || *s == '"') {
+			out[o++] = '\\';
+			out[o++] = *s;
+		} else if (*s == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void render_ice(struct evbuffer *b)
+{
+	struct icecheck_server srv[ICE_MAX_SERVERS];
+	char url[ICE_MAX_SERVERS][2 * sizeof srv[0].url + 1];
+	int n = icecheck_snapshot(srv, ICE_MAX_SERVERS);
+	for (int i = 0; i < n; i++)
+		label_escape(url[i], sizeof url[i], srv[i].url);
+
+	help_type(b, "rtftd_ice_server_up", "gauge",
+		  "1 when the STUN or TURN server answered the last STUN Binding request, by URL.");
+	for (int i = 0; i < n; i++)
+		if (srv[i].is_checked && srv[i].has_result)
+			evbuffer_add_printf(b, "rtftd_ice_server_up{url=\"%s\"} %d\n", url[i], srv[i].is_up ? 1 : 0);
+	help_type(b, "rtftd_ice_server_rtt_seconds", "gauge",
+		  "Round-trip time of the last answered STUN Binding request, by URL.");
+	for (int i = 0; i < n; i++)
+		if (srv[i].is_checked && srv[i].is_up)
+			evbuffer_add_printf(b, "rtftd_ice_server_rtt_seconds{url=\"%s\"} %.6f\n", url[i],
+					    srv[i].rtt_seconds);
+	help_type(b, "rtftd_ice_server_checks_total", "counter",
+		  "STUN Binding checks of each STUN or TURN server, by result (stuns: and turns: are unchecked).");
+	for (int i = 0; i < n; i++)
+		for (int r = 0; r < ICECHECK_NRESULTS; r++) {
+			/* a TLS entry only ever counts as unchecked, the others never */
+			if ((r == ICECHECK_UNCHECKED) == srv[i].is_checked)
+				continue;
+			evbuffer_add_printf(b, "rtftd_ice_server_checks_total{url=\"%s\",result=\"%s\"} %llu\n", url[i],
+					    icecheck_result_name((enum icecheck_result)r),
+					    (unsigned long long)srv[i].results[r]);
+		}
+}
+
 /* resident bytes and cpu seconds of a pid from /proc */
 static bool proc_usage(int pid, double *rss, double *cpu)
 {
@@ -312,6 +366,8 @@ static void render(struct evbuffer *b)
 	histogram(b, "rtftd_db_query_duration_seconds", "", db_hist_bounds, DB_HIST_BUCKETS, dbs.hist, dbs.sum_seconds);
 	help_type(b, "rtftd_db_query_errors_total", "counter", "Database statements that failed.");
 	evbuffer_add_printf(b, "rtftd_db_query_errors_total %llu\n", (unsigned long long)dbs.errors);
+
+	render_ice(b);
 
 	help_type(b, "rtftd_process_resident_memory_bytes", "gauge", "Resident memory of each rtftd process.");
 	struct evbuffer *cpu = evbuffer_new();
@@ -514,6 +570,7 @@ static void chan_cb(evutil_socket_t fd, short what, void *arg)
 				log_error("reload: %s", err.msg);
 			if (M.http_on)
 				http_server_apply(&M.http, nc);
+			icecheck_apply(nc);
 			/* the checker thread reads database_url, which never changes on
 			 * reload (start-only), so the old config can go */
 			struct config *old = M.cfg;
@@ -576,6 +633,10 @@ void metrics_main(struct metrics_args *a)
 		exit(RT_EXIT_CHILD_INIT);
 	}
 	M.db_thread_on = true;
+	if (icecheck_start(M.cfg, &err) != RT_OK) {
+		log_error("cannot start the ice checks: %s", err.msg);
+		exit(RT_EXIT_CHILD_INIT);
+	}
 	/* wait for the first database check (bounded by its connect timeout) so
 	 * readiness is known when the master says READY=1 */
 	for (int i = 0; i < 100 && atomic_load(&rt_shm->db_checked_ms) == 0; i++)
@@ -586,6 +647,7 @@ void metrics_main(struct metrics_args *a)
 		exit(RT_EXIT_CHILD_INIT);
 	}
 	event_base_dispatch(M.base);
+	icecheck_stop();
 	db_thread_stop();
 	if (M.http_on)
 		http_server_fini(&M.http);

@@ -55,3 +55,29 @@ void shm_get_db_error(struct shm *s, char *buf, size_t len)
 	}
 	snprintf(buf, len, "(unavailable)");
 }
+
+void shm_set_ice(struct shm *s, const struct shm_ice *v)
+{
+	atomic_fetch_add_explicit(&s->ice_seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release); /* odd before any byte changes */
+	memcpy(&s->ice, v, sizeof *v);
+	s->ice.reason[sizeof s->ice.reason - 1] = '\0';
+	atomic_fetch_add_explicit(&s->ice_seq, 1, memory_order_release);
+}
+
+bool shm_get_ice(struct shm *s, struct shm_ice *out)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t a = atomic_load_explicit(&s->ice_seq, memory_order_acquire);
+		if (a & 1)
+			continue;
+		memcpy(out, &s->ice, sizeof *out);
+		atomic_thread_fence(memory_order_acquire); /* the copy before the second look */
+		if (atomic_load_explicit(&s->ice_seq, memory_order_relaxed) == a) {
+			out->reason[sizeof out->reason - 1] = '\0';
+			return true;
+		}
+	}
+	memset(out, 0, sizeof *out);
+	return false;
+}

@@ -2,8 +2,9 @@
  * shm.h: one MAP_SHARED region created by the master before any fork.
  * It carries state every process reads and few write: the slot table
  * (master writes pid/generation/state, each worker writes its heartbeat),
- * the database health (written by the metrics child's checker), migration
- * status (master), and counters the master owns (worker restarts).
+ * the database health and STUN/TURN reachability (written by the metrics
+ * child's checker threads), migration status (master), and counters the
+ * master owns (worker restarts).
  * All fields are atomics; no locks are needed for these single-writer fields.
  * (Issue 3's presence table and limiters will live here too, under robust
  * process-shared mutexes.)
@@ -32,6 +33,17 @@ struct shm_slot {
 };
 
 #define SHM_DB_ERROR_LEN 200
+#define SHM_ICE_REASON_LEN 240
+
+/* STUN/TURN reachability (icecheck.c), read by /readyz. */
+struct shm_ice {
+	int servers; /* distinct entries of stun_servers and turn_servers; 0: none */
+	int checked; /* of which are checked (not stuns:/turns:) */
+	int answering; /* of which answered the last round */
+	int interval_ms; /* ice_check_interval_ms; 0: checks are off */
+	int64_t checked_ms; /* monotonic end of the last round; 0: none yet */
+	char reason[SHM_ICE_REASON_LEN]; /* why none answers, or "" */
+};
 
 struct shm {
 	uint32_t magic;
@@ -49,6 +61,11 @@ struct shm {
 	_Atomic double db_ping_seconds;
 	_Atomic uint32_t db_error_seq; /* odd while db_error is being written */
 	char db_error[SHM_DB_ERROR_LEN];
+
+	/* STUN/TURN reachability: written by the metrics child's ICE checker
+	 * thread, whole, under ice_seq (odd while it is being written) */
+	_Atomic uint32_t ice_seq;
+	struct shm_ice ice;
 
 	/* migrations: written by the master */
 	_Atomic int migrations_ok;
@@ -68,5 +85,12 @@ int shm_ready_workers(const struct shm *s);
 /* db_error with a seqlock so readers never see a torn message. */
 void shm_set_db_error(struct shm *s, const char *msg);
 void shm_get_db_error(struct shm *s, char *buf, size_t len);
+
+/* The ICE summary, with the same kind of seqlock. One writer: the metrics
+ * child's checker thread. shm_get_ice() returns false (and zeroes *out)
+ * when no consistent copy could be read, which only a writer stopped half
+ * way (killed) causes. */
+void shm_set_ice(struct shm *s, const struct shm_ice *v);
+bool shm_get_ice(struct shm *s, struct shm_ice *out);
 
 #endif
