@@ -1414,11 +1414,19 @@ size_t proto_binary_header(uint8_t *out, const char *name, const uint8_t tid[PRO
 	return 2 + n + PROTO_BIN_TID + 8;
 }
 
-size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message, bool extended)
+size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message, bool extended,
+				 uint64_t max_outbound)
 {
-	int n = snprintf(out, cap, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu%s}",
-			 binary_relay ? "true" : "false", (unsigned long long)max_message,
-			 extended ? ",\"transfer\":1,\"iceServers\":true" : "");
+	int n;
+	if (extended)
+		n = snprintf(out, cap,
+			     "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu,"
+			     "\"maxOutboundBytes\":%llu,\"transfer\":1,\"iceServers\":true}",
+			     binary_relay ? "true" : "false", (unsigned long long)max_message,
+			     (unsigned long long)max_outbound);
+	else
+		n = snprintf(out, cap, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu}",
+			     binary_relay ? "true" : "false", (unsigned long long)max_message);
 	return n < 0 ? 0 : (size_t)n;
 }
 

@@ -227,9 +227,12 @@ size_t proto_format_user_list(char *out, size_t cap, const char *const *names, s
 			      size_t max);
 size_t proto_format_error(char *out, size_t cap, const char *message);
 size_t proto_format_pong(char *out, size_t cap);
-/* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>[,"transfer":1,"iceServers":true]}
- * (the last two with extended, for clients that announced either). */
-size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message, bool extended);
+/* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>
+ *  [,"maxOutboundBytes":<out>,"transfer":1,"iceServers":true]}
+ * (the last three with extended, for clients that announced transfer or
+ * iceServers). */
+size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message, bool extended,
+				 uint64_t max_outbound);
 /* {"type":"PEER_INFO","user":"<user>","online":<b>,"transfer":<v>,"binaryRelay":<b>}; user is
  * escaped. */
 size_t proto_format_peer_info(char *out, size_t cap, const char *user, bool online, unsigned transfer,

@@ -84,6 +84,7 @@ static struct {
 	int64_t registered; /* users of this worker with a name */
 	int64_t last_walk_ms; /* last walk over every connection */
 	uint64_t max_message;
+	uint64_t max_outbound;
 	bool store_file_names;
 	struct ice_config ice;
 	int rate_window_ms, rate_max;
@@ -698,7 +699,7 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 			(void)presence_set_caps(u->name, R.slot, R.gen, ws_id(c), caps_of(u));
 		char out[160];
 		size_t n = proto_format_capabilities(out, sizeof out, true, R.max_message,
-						     m.transfer_version > 0 || m.ice_servers);
+						     m.transfer_version > 0 || m.ice_servers, R.max_outbound);
 		send_text(u, out, n);
 		if (u->name[0] && u->ice_ok && !ice_was)
 			send_ice(u); /* registered before asking: it is due now */
@@ -934,6 +935,7 @@ void room_apply(const struct config *cfg)
 {
 	R.store_file_names = cfg->store_file_names;
 	R.max_message = (uint64_t)cfg->max_message_bytes;
+	R.max_outbound = (uint64_t)cfg->max_outbound_bytes;
 	if (R.max_list != cfg->user_list_max) {
 		R.max_list = cfg->user_list_max;
 		R.list_version = UINT64_MAX; /* lists are rebuilt with the new length */

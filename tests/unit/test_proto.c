@@ -1011,14 +1011,14 @@ static void test_binary(void)
 	const char *caps3 = "{\"type\":\"CAPABILITIES\"}";
 	ok(proto_parse(caps3, strlen(caps3), &m, &err) == RT_OK && !m.binary_relay, "CAPABILITIES without features");
 	char out[128];
-	size_t n = proto_format_capabilities(out, sizeof out, true, 2097152, false);
+	size_t n = proto_format_capabilities(out, sizeof out, true, 2097152, false, 0);
 	is_str(out, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true,\"maxMessageBytes\":2097152}",
 	       "CAPABILITIES reply");
 	ok(n == strlen(out), "CAPABILITIES reply length");
-	n = proto_format_capabilities(out, sizeof out, true, 1024, true);
+	n = proto_format_capabilities(out, sizeof out, true, 1024, true, 65536);
 	is_str(out,
-	       "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true,\"maxMessageBytes\":1024,\"transfer\":1,"
-	       "\"iceServers\":true}",
+	       "{\"type\":\"CAPABILITIES\",\"binaryRelay\":true,\"maxMessageBytes\":1024,"
+	       "\"maxOutboundBytes\":65536,\"transfer\":1,\"iceServers\":true}",
 	       "extended CAPABILITIES reply");
 }
 
