@@ -1,0 +1,682 @@
+// app.js: rtftd's web page. Wires the connection (js/conn.js), the WebRTC
+// links (js/peers.js) and the transfers (js/transfers.js) to the page.
+// Every name and file name goes into the page as text (textContent).
+//
+// URL parameters: ?ws=URL|host:port|port (the WebSocket, when the page is
+// served from elsewhere), ?p2p=off (never peer to peer: everything goes
+// through the server), ?p2pTimeout=ms (how long to wait for a data
+// channel before using the server).
+//
+// window.rtft.state() is a read-only snapshot for automated tests.
+
+import { Connection } from './js/conn.js';
+import { PeerManager } from './js/peers.js';
+import { Engine, isFinal } from './js/transfers.js';
+import { FileSink } from './js/sinks.js';
+import {
+	checkName, plausibleName, pageParams, socketUrl, httpBaseOf,
+	formatBytes, formatDuration,
+} from './js/util.js';
+
+const NAME_KEY = 'rtft.name';
+const DEFAULT_P2P_TIMEOUT_MS = 10000;
+const NOTICE_MAX = 6;
+const NOTICE_MS = 20000;
+const LARGE_FILE = 256 * 1024 * 1024;
+
+const params = pageParams();
+const wsUrl = socketUrl(params.ws);
+const apiBase = params.ws ? httpBaseOf(wsUrl) : '';
+
+const $ = (id) => document.getElementById(id);
+const el = {
+	connStatus: $('conn-status'),
+	connText: $('conn-text'),
+	retry: $('retry-button'),
+	form: $('name-form'),
+	name: $('name-input'),
+	connect: $('connect-button'),
+	disconnect: $('disconnect-button'),
+	nameError: $('name-error'),
+	users: $('user-list'),
+	userCount: $('user-count'),
+	noUsers: $('no-users'),
+	sendTo: $('send-to'),
+	file: $('file-input'),
+	send: $('send-button'),
+	transfers: $('transfer-list'),
+	noTransfers: $('no-transfers'),
+	clear: $('clear-button'),
+	noticesCard: $('notices-card'),
+	notices: $('notices'),
+	announcer: $('announcer'),
+	dropText: $('drop-hint-text'),
+};
+
+// ---- state ----
+
+let users = new Set();     // other people online
+let selected = '';         // the chosen recipient
+let iceLatest = null;      // the last ICE_SERVERS message
+let iceFetched = null;     // {cfg, until} from GET /api/ice-servers
+
+function p2pEnabled() {
+	return !params.p2pOff && PeerManager.supported();
+}
+
+function p2pTimeoutMs() {
+	if (params.p2pTimeoutMs)
+		return params.p2pTimeoutMs;
+	const src = iceLatest || (iceFetched && iceFetched.cfg);
+	const v = src && Number(src.p2pTimeoutMs);
+	return Number.isFinite(v) && v > 0 ? v : DEFAULT_P2P_TIMEOUT_MS;
+}
+
+function rtcConfig(src) {
+	const servers = src && Array.isArray(src.iceServers) ? src.iceServers.filter((s) => s && (typeof s.urls === 'string' || Array.isArray(s.urls))) : [];
+	return {
+		iceServers: servers,
+		iceTransportPolicy: src && src.iceTransportPolicy === 'relay' ? 'relay' : 'all',
+	};
+}
+
+// The RTCConfiguration: the latest ICE_SERVERS, or GET /api/ice-servers
+// when none arrived (or its credentials ran out), or no servers at all.
+async function iceConfig() {
+	const now = Date.now() / 1000;
+	if (iceLatest && (!iceLatest.expiresAt || iceLatest.expiresAt > now + 60))
+		return rtcConfig(iceLatest);
+	if (iceFetched && iceFetched.until > now)
+		return rtcConfig(iceFetched.cfg);
+	const ctl = new AbortController();
+	const timer = setTimeout(() => ctl.abort(), 3000);
+	try {
+		const r = await fetch(apiBase + '/api/ice-servers', { cache: 'no-store', signal: ctl.signal });
+		if (!r.ok)
+			throw new Error('HTTP ' + r.status);
+		const cfg = await r.json();
+		const until = cfg.expiresAt ? cfg.expiresAt - 60 : now + 300;
+		iceFetched = { cfg, until };
+		return rtcConfig(cfg);
+	} catch {
+		return rtcConfig(null);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+const conn = new Connection(wsUrl, { binaryRelay: true, transfer: 1, iceServers: true });
+const peers = new PeerManager({
+	send: (m) => conn.send(m),
+	myName: () => conn.name,
+	iceConfig,
+	enabled: p2pEnabled,
+	log: (text) => console.debug('rtft:', text),
+});
+const engine = new Engine(conn, peers, { p2pEnabled, p2pTimeoutMs, users: () => users });
+
+// ---- connection ----
+
+conn.addEventListener('message', (ev) => {
+	const msg = ev.detail;
+	switch (msg.type) {
+	case 'USERNAME_SET':
+		setUsers(msg.availableUsers);
+		break;
+	case 'USER_LIST':
+		setUsers(msg.users);
+		break;
+	case 'ICE_SERVERS':
+		iceLatest = msg;
+		peers.updateConfig(rtcConfig(msg));
+		break;
+	case 'WEBRTC_OFFER':
+	case 'WEBRTC_ANSWER':
+	case 'WEBRTC_ICE_CANDIDATE':
+		peers.onSignal(msg);
+		break;
+	case 'PONG':
+	case 'CAPABILITIES':
+	case 'USERNAME_ERROR':
+		break;
+	default:
+		engine.onMessage(msg);
+	}
+});
+conn.addEventListener('binary', (ev) => engine.onBinary(ev.detail));
+conn.addEventListener('registered', (ev) => {
+	const name = ev.detail.name;
+	try {
+		localStorage.setItem(NAME_KEY, name);
+	} catch {
+		// storage may be off; the name just is not remembered
+	}
+	if (document.activeElement !== el.name)
+		el.name.value = name;
+	showNameError('');
+	announce('Online as ' + name);
+});
+conn.addEventListener('nameerror', (ev) => {
+	showNameError(ev.detail.message);
+	if (conn.state === 'online')
+		el.name.value = conn.name;
+});
+conn.addEventListener('state', () => {
+	renderConn();
+	if (conn.state !== 'online')
+		setUsers([]);
+	updateSendButton();
+});
+
+let lastAnnouncedState = '';
+function renderConn() {
+	const st = conn.state;
+	el.connStatus.dataset.state = st;
+	let text;
+	switch (st) {
+	case 'online':
+		text = 'online as ' + conn.name;
+		break;
+	case 'connecting':
+		text = 'connecting' + (conn.wanted ? ' as ' + conn.wanted : '') + '...';
+		break;
+	case 'reconnecting': {
+		const s = Math.max(0, Math.ceil((conn.retryAt - Date.now()) / 1000));
+		text = 'reconnecting in ' + s + ' s' + (conn.note ? ' (' + conn.note + ')' : '');
+		break;
+	}
+	default:
+		text = 'offline' + (conn.note ? ' (' + conn.note + ')' : '');
+	}
+	el.connText.textContent = text;
+	el.retry.hidden = st !== 'reconnecting';
+	el.disconnect.hidden = st === 'offline';
+	el.connect.textContent = st === 'online' ? 'Change name' : 'Connect';
+	if (st !== lastAnnouncedState && st !== 'reconnecting') {
+		lastAnnouncedState = st;
+		if (st !== 'online')
+			announce('Connection: ' + text);
+	} else if (st === 'reconnecting' && lastAnnouncedState !== st) {
+		lastAnnouncedState = st;
+		announce('Connection lost, reconnecting');
+	}
+}
+setInterval(() => {
+	if (conn.state === 'reconnecting')
+		renderConn();
+}, 250);
+
+function showNameError(text) {
+	el.nameError.textContent = text;
+	if (text)
+		el.name.setAttribute('aria-invalid', 'true');
+	else
+		el.name.removeAttribute('aria-invalid');
+}
+
+el.form.addEventListener('submit', (ev) => {
+	ev.preventDefault();
+	const { name, error } = checkName(el.name.value);
+	if (error) {
+		showNameError(error);
+		el.name.focus();
+		return;
+	}
+	showNameError('');
+	el.name.value = name;
+	conn.connect(name);
+});
+el.name.addEventListener('input', () => {
+	if (el.nameError.textContent)
+		showNameError('');
+});
+el.disconnect.addEventListener('click', () => conn.disconnect());
+el.retry.addEventListener('click', () => conn.retryNow());
+
+// ---- people ----
+
+function setUsers(list) {
+	const next = new Set();
+	if (Array.isArray(list))
+		for (const u of list)
+			if (plausibleName(u) && u !== conn.name)
+				next.add(u);
+	users = next;
+	engine.onUsers(users);
+	renderUsers();
+}
+
+function renderUsers() {
+	const sorted = [...users];
+	const have = new Map();
+	for (const li of el.users.children)
+		have.set(li.dataset.name, li);
+	for (const [name, li] of have)
+		if (!users.has(name))
+			li.remove();
+	let prev = null;
+	for (const name of sorted) {
+		let li = have.get(name);
+		if (!li) {
+			li = document.createElement('li');
+			li.dataset.name = name;
+			const b = document.createElement('button');
+			b.type = 'button';
+			b.className = 'user';
+			b.dataset.testid = 'user';
+			b.dataset.name = name;
+			b.textContent = name;
+			b.addEventListener('click', () => select(selected === name ? '' : name));
+			li.appendChild(b);
+		}
+		const want = prev ? prev.nextSibling : el.users.firstChild;
+		if (want !== li)
+			el.users.insertBefore(li, want);
+		li.firstChild.setAttribute('aria-pressed', String(selected === name));
+		prev = li;
+	}
+	el.noUsers.hidden = users.size > 0;
+	el.userCount.textContent = users.size ? '(' + users.size + ')' : '';
+	if (selected && !users.has(selected))
+		select('');
+	else
+		renderSendTo();
+}
+
+function select(name) {
+	selected = name;
+	for (const b of el.users.querySelectorAll('button.user'))
+		b.setAttribute('aria-pressed', String(b.dataset.name === name));
+	renderSendTo();
+}
+
+function renderSendTo() {
+	el.sendTo.textContent = selected ? 'Send to ' + selected : 'Choose a person first.';
+	el.dropText.textContent = selected ? 'Drop files to send them to ' + selected : 'Drop files on a person to send them';
+	updateSendButton();
+}
+
+function updateSendButton() {
+	el.send.disabled = !(conn.online && selected && users.has(selected) && el.file.files && el.file.files.length);
+}
+
+// ---- sending ----
+
+function sendTo(user, files) {
+	if (!files || files.length === 0)
+		return;
+	if (!conn.online) {
+		notice('Not connected: connect before sending files.');
+		return;
+	}
+	if (!user || !users.has(user)) {
+		notice(user ? user + ' is not online.' : 'Choose a person to send the files to.');
+		return;
+	}
+	const list = engine.sendFiles(user, [...files]);
+	announce('Sending ' + list.length + (list.length === 1 ? ' file' : ' files') + ' to ' + user);
+}
+
+el.file.addEventListener('change', updateSendButton);
+el.send.addEventListener('click', () => {
+	sendTo(selected, el.file.files);
+	el.file.value = '';
+	updateSendButton();
+});
+
+// Drag and drop: onto a person sends to them, anywhere else to the
+// chosen person.
+let dragDepth = 0;
+function hasFiles(ev) {
+	return ev.dataTransfer && [...ev.dataTransfer.types].includes('Files');
+}
+function userButtonAt(target) {
+	return target && target.closest ? target.closest('button.user') : null;
+}
+function clearDropTargets() {
+	for (const b of el.users.querySelectorAll('.drop-target'))
+		b.classList.remove('drop-target');
+}
+document.addEventListener('dragenter', (ev) => {
+	if (!hasFiles(ev))
+		return;
+	ev.preventDefault();
+	dragDepth++;
+	document.body.classList.add('dragging');
+});
+document.addEventListener('dragover', (ev) => {
+	if (!hasFiles(ev))
+		return;
+	ev.preventDefault();
+	const b = userButtonAt(ev.target);
+	clearDropTargets();
+	if (b)
+		b.classList.add('drop-target');
+	ev.dataTransfer.dropEffect = b || selected ? 'copy' : 'none';
+});
+document.addEventListener('dragleave', (ev) => {
+	if (!hasFiles(ev))
+		return;
+	dragDepth = Math.max(0, dragDepth - 1);
+	if (dragDepth === 0) {
+		document.body.classList.remove('dragging');
+		clearDropTargets();
+	}
+});
+document.addEventListener('drop', (ev) => {
+	if (!hasFiles(ev))
+		return;
+	ev.preventDefault();
+	dragDepth = 0;
+	document.body.classList.remove('dragging');
+	clearDropTargets();
+	const b = userButtonAt(ev.target);
+	const files = [...ev.dataTransfer.files];
+	sendTo(b ? b.dataset.name : selected, files);
+});
+
+// ---- transfers ----
+
+const items = new Map(); // transfer key -> {li, parts}
+
+function button(text, testid, cls, onClick) {
+	const b = document.createElement('button');
+	b.type = 'button';
+	b.textContent = text;
+	b.dataset.testid = testid;
+	if (cls)
+		b.className = cls;
+	b.addEventListener('click', onClick);
+	return b;
+}
+
+function span(cls, testid) {
+	const s = document.createElement('span');
+	s.className = cls;
+	if (testid)
+		s.dataset.testid = testid;
+	return s;
+}
+
+function makeItem(t) {
+	const li = document.createElement('li');
+	li.className = 'transfer';
+	li.dataset.testid = 'transfer';
+	li.dataset.transferId = t.id;
+	li.dataset.direction = t.direction;
+	li.dataset.peer = t.peer;
+	const head = document.createElement('div');
+	head.className = 't-head';
+	const dir = span('t-dir', 'transfer-direction');
+	dir.textContent = t.direction === 'send' ? 'to ' + t.peer : 'from ' + t.peer;
+	const name = span('t-name', 'transfer-name');
+	name.textContent = t.name;
+	const size = span('t-size', 'transfer-size');
+	size.textContent = formatBytes(t.size);
+	const path = span('badge', 'transfer-path');
+	path.hidden = true;
+	head.append(name, size, dir, path);
+	const progress = document.createElement('progress');
+	progress.dataset.testid = 'progress';
+	progress.max = 1;
+	progress.value = 0;
+	progress.setAttribute('aria-label', 'Progress of ' + t.name);
+	const info = document.createElement('div');
+	info.className = 't-info';
+	const status = span('t-status', 'status');
+	const stats = span('t-stats', 'stats');
+	info.append(status, stats);
+	const actions = document.createElement('div');
+	actions.className = 't-actions';
+	li.append(head, progress, info, actions);
+	const it = { li, path, progress, status, stats, actions, shownActions: '' };
+	items.set(t.key, it);
+	el.transfers.prepend(li);
+	el.noTransfers.hidden = true;
+	return it;
+}
+
+function statusText(t) {
+	const send = t.direction === 'send';
+	switch (t.status) {
+	case 'preparing':
+		return 'asking what ' + t.peer + "'s client understands";
+	case 'hashing':
+		return 'computing the checksum';
+	case 'waiting':
+		return 'waiting for ' + t.peer + ' to accept';
+	case 'queued':
+		return 'queued (one file at a time to ' + t.peer + ')';
+	case 'offered':
+		if (t.size >= LARGE_FILE && FileSink.supported())
+			return t.peer + ' wants to send you this file (a large one: Save to disk keeps it out of memory)';
+		return t.peer + ' wants to send you this file';
+	case 'connecting':
+		return 'connecting';
+	case 'transferring':
+		return send ? 'sending' : 'receiving';
+	case 'done':
+		if (send)
+			return 'done: delivered and verified';
+		if (t.savedAs)
+			return 'done: verified, saved as ' + t.savedAs;
+		return t.sha256ok ? 'done: verified' : 'done (not verified: sent by an older client)';
+	case 'sent':
+		return 'sent (an older client does not confirm receipt)';
+	case 'declined':
+		return send ? 'declined by ' + t.peer : 'declined';
+	case 'failed':
+		return 'failed: ' + (t.reason || 'unknown error');
+	case 'cancelled':
+		return 'cancelled' + (t.reason ? ' (' + t.reason + ')' : '');
+	}
+	return t.status;
+}
+
+function statsText(t) {
+	if (t.status === 'hashing') {
+		const pct = t.size ? Math.floor(100 * t.hashed / t.size) : 100;
+		return pct + '%';
+	}
+	if (isFinal(t)) {
+		if (t.status === 'done' || t.status === 'sent') {
+			const secs = ((t.finished || Date.now()) - (t.dataStart || t.created)) / 1000;
+			return formatBytes(t.size) + (secs > 0.05 ? ' in ' + formatDuration(secs * 1000) : '');
+		}
+		return '';
+	}
+	if (t.status !== 'transferring' && t.status !== 'connecting')
+		return '';
+	const pct = t.size ? Math.floor(100 * t.bytes / t.size) : 100;
+	let s = pct + '%';
+	if (t.speed > 0) {
+		s += ' \u00b7 ' + formatBytes(t.speed) + '/s';
+		const left = (t.size - t.bytes) / t.speed;
+		if (Number.isFinite(left))
+			s += ' \u00b7 ' + formatDuration(left * 1000) + ' left';
+	}
+	return s;
+}
+
+function actionsFor(t) {
+	if (t.status === 'offered')
+		return 'offer';
+	if (!isFinal(t))
+		return 'live';
+	if (t.status === 'done' && t.url)
+		return 'download';
+	return 'final';
+}
+
+function renderItem(t) {
+	const it = items.get(t.key) || makeItem(t);
+	it.li.dataset.status = t.status;
+	it.status.textContent = statusText(t);
+	it.stats.textContent = statsText(t);
+	if (t.status === 'hashing') {
+		it.progress.max = t.size || 1;
+		it.progress.value = t.hashed || 0;
+	} else {
+		it.progress.max = t.size || 1;
+		it.progress.value = t.size ? Math.min(t.bytes, t.size) : (t.status === 'done' || t.status === 'sent' ? 1 : 0);
+	}
+	if (t.path) {
+		it.path.hidden = false;
+		it.path.dataset.path = t.path;
+		it.path.textContent = t.path === 'p2p' ? 'direct' : 'via server';
+		it.path.title = t.pathNote || '';
+	} else {
+		it.path.hidden = true;
+	}
+	const want = actionsFor(t);
+	if (want !== it.shownActions) {
+		it.shownActions = want;
+		const a = it.actions;
+		const hadFocus = a.contains(document.activeElement);
+		a.replaceChildren();
+		if (want === 'offer') {
+			a.append(button('Accept', 'accept-button', '', () => engine.accept(t.key, false)));
+			if (FileSink.supported())
+				a.append(button('Save to disk...', 'accept-disk-button', 'secondary', () => engine.accept(t.key, true)));
+			a.append(button('Decline', 'decline-button', 'danger', () => engine.decline(t.key)));
+		} else if (want === 'live') {
+			a.append(button('Cancel', 'cancel-button', 'danger', () => engine.cancel(t.key)));
+		} else if (want === 'download') {
+			const link = document.createElement('a');
+			link.className = 'button';
+			link.dataset.testid = 'download-link';
+			link.href = t.url;
+			link.download = t.name;
+			link.textContent = 'Save ' + t.name;
+			a.append(link);
+		}
+		if (isFinal(t))
+			a.append(button('Remove', 'remove-button', 'secondary small', () => removeItem(t.key)));
+		if (hadFocus && a.firstChild)
+			a.firstChild.focus();
+	}
+}
+
+function removeItem(key) {
+	const it = items.get(key);
+	engine.remove(key);
+	if (it) {
+		const next = it.li.nextElementSibling || it.li.previousElementSibling;
+		it.li.remove();
+		items.delete(key);
+		const b = next && next.querySelector('button, a');
+		if (b)
+			b.focus();
+	}
+	el.noTransfers.hidden = items.size > 0;
+}
+
+el.clear.addEventListener('click', () => {
+	for (const key of [...items.keys()]) {
+		const t = engine.transfers.get(key);
+		if (t && isFinal(t))
+			removeItem(key);
+	}
+});
+
+const lastStatus = new Map();
+engine.addEventListener('added', (ev) => {
+	renderItem(ev.detail);
+	lastStatus.set(ev.detail.key, ev.detail.status);
+	if (ev.detail.status === 'offered')
+		announce(ev.detail.peer + ' wants to send you ' + ev.detail.name + ', ' + formatBytes(ev.detail.size));
+});
+engine.addEventListener('update', (ev) => {
+	const t = ev.detail;
+	renderItem(t);
+	if (lastStatus.get(t.key) !== t.status) {
+		lastStatus.set(t.key, t.status);
+		if (isFinal(t))
+			announce(t.name + ': ' + statusText(t));
+	}
+});
+engine.addEventListener('notice', (ev) => notice(ev.detail));
+
+// ---- messages and the screen reader announcer ----
+
+function notice(text) {
+	const li = document.createElement('li');
+	const s = document.createElement('span');
+	s.textContent = text;
+	const b = button('Dismiss', 'dismiss-button', 'secondary small', () => dropNotice(li));
+	li.append(s, b);
+	el.notices.prepend(li);
+	while (el.notices.children.length > NOTICE_MAX)
+		el.notices.lastChild.remove();
+	el.noticesCard.hidden = false;
+	setTimeout(() => dropNotice(li), NOTICE_MS);
+	announce(text);
+}
+
+function dropNotice(li) {
+	li.remove();
+	el.noticesCard.hidden = el.notices.children.length === 0;
+}
+
+let announceTimer = 0;
+function announce(text) {
+	// Cleared first so that the same text twice is read twice.
+	el.announcer.textContent = '';
+	clearTimeout(announceTimer);
+	announceTimer = setTimeout(() => {
+		el.announcer.textContent = text;
+	}, 50);
+}
+
+addEventListener('beforeunload', (ev) => {
+	for (const t of engine.transfers.values())
+		if (!isFinal(t) && t.status !== 'offered') {
+			ev.preventDefault();
+			ev.returnValue = '';
+			return;
+		}
+});
+
+// ---- the test hook ----
+
+const hook = Object.freeze({
+	version: 1,
+	state() {
+		return {
+			connection: conn.state,
+			name: conn.name,
+			users: [...users],
+			selected,
+			p2p: p2pEnabled(),
+			p2pTimeoutMs: p2pTimeoutMs(),
+			server: conn.server ? JSON.parse(JSON.stringify(conn.server)) : null,
+			iceServers: iceLatest ? JSON.parse(JSON.stringify(iceLatest)) : null,
+			transfers: engine.snapshot(),
+		};
+	},
+	// SHA-256 (hex) of the file received in transfer id, read from the
+	// Blob the download link points at; null when there is none.
+	receivedSha256(id) {
+		return engine.receivedSha256(String(id));
+	},
+});
+Object.defineProperty(window, 'rtft', { value: hook, writable: false, configurable: false, enumerable: true });
+
+// ---- start ----
+
+renderConn();
+renderUsers();
+let saved = '';
+try {
+	saved = localStorage.getItem(NAME_KEY) || '';
+} catch {
+	// no storage
+}
+if (saved) {
+	el.name.value = saved;
+	const { name, error } = checkName(saved);
+	if (!error)
+		conn.connect(name);
+} else {
+	el.name.focus();
+}
