@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what rtftd needs on Debian 12, as root: the build dependencies,
 # and with --test everything the test suite runs (PostgreSQL, promtool,
-# mandoc, pytest, clang's fuzzer runtime, ...) and the benchmark's smoke
-# run (wrk, nginx). Safe to run again.
+# mandoc, pytest, clang's fuzzer runtime, chromium and playwright-core for
+# the web page's tests, coturn, ...) and the benchmark's smoke run (wrk,
+# nginx). Safe to run again.
 set -eu
 
 want_test=no
@@ -24,10 +25,15 @@ build="build-essential autoconf automake libtool pkg-config
 	libsystemd-dev libsqlite3-dev libpq-dev libssl-dev"
 test="python3 python3-pytest python3-websockets postgresql prometheus
 	mandoc clang libclang-rt-14-dev systemd curl xz-utils
-	wrk nginx"
+	wrk nginx
+	chromium fonts-dejavu-core coturn iproute2"
 # nginx: bench/run starts its own on a loopback port, as a yardstick for
 # rtftd's HTTP (GET /healthz). Debian 12's nginx-light is nginx plus the
 # echo module, so plain nginx is the smaller install.
+# chromium (driven by playwright-core from npm, see below) runs the web
+# page's tests, with fonts-dejavu-core for readable screenshots; coturn's
+# turnserver and turnutils_uclient check the TURN credentials rtftd mints;
+# iproute2's ip sets up the network namespace the browser tests run in.
 
 pkgs=$build
 [ "$want_test" = yes ] && pkgs="$pkgs $test"
@@ -43,23 +49,37 @@ for p in $pkgs; do
 done
 if [ -z "$missing" ]; then
 	echo "packaging/deps.sh: all dependencies are installed"
-	exit 0
+else
+	echo "packaging/deps.sh: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# Packages with a service (nginx, postgresql, coturn) try to start it on
+	# install (nginx on port 80, turnserver on 3478). Neither the tests nor
+	# the benchmark want those daemons, and in a container without an init
+	# system starting them fails: a policy-rc.d that answers 101 ("action
+	# forbidden") makes invoke-rc.d skip them. Only when the machine has
+	# none (Docker images ship one); removed again however the install ends.
+	policy=/usr/sbin/policy-rc.d
+	if [ ! -e "$policy" ]; then
+		trap 'rm -f "$policy"' EXIT
+		trap 'exit 1' HUP INT TERM
+		printf '#!/bin/sh\n# packaging/deps.sh: no service starts during its install\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+	fi
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
 fi
-echo "packaging/deps.sh: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-# Packages with a service (nginx, postgresql) try to start it on install
-# (nginx on port 80). Neither the tests nor the benchmark want those
-# daemons, and in a container without an init system starting them fails:
-# a policy-rc.d that answers 101 ("action forbidden") makes invoke-rc.d
-# skip them. Only when the machine has none (Docker images ship one);
-# removed again however the install ends.
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-	trap 'rm -f "$policy"' EXIT
-	trap 'exit 1' HUP INT TERM
-	printf '#!/bin/sh\n# packaging/deps.sh: no service starts during its install\nexit 101\n' >"$policy"
-	chmod 755 "$policy"
+
+# The browser tests drive chromium through playwright-core (npm, pinned in
+# tests/browser/package-lock.json; it downloads no browser of its own).
+if [ "$want_test" = yes ]; then
+	browser_dir=$(cd "$(dirname "$0")/.." && pwd)/tests/browser
+	if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
+		echo "packaging/deps.sh: installing playwright-core in $browser_dir"
+		if [ -f "$browser_dir/package-lock.json" ]; then
+			npm ci --prefix "$browser_dir" --no-audit --no-fund
+		else
+			npm install --prefix "$browser_dir" --no-audit --no-fund
+		fi
+	fi
 fi
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing

@@ -6,12 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import subprocess
 import time
 
 from conftest import rtftd_bin, clean_env
-from wsutil import Client, clients_on_distinct_workers, close_all, connect_on, run
+from wsutil import Client, clients_on_distinct_workers, close_all, run
 
 SECRET = "north-test-secret"
 TURN = "turn:127.0.0.1:3478?transport=udp"

@@ -10,19 +10,17 @@ Everything stays on loopback."""
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import threading
-import time
 
 import pytest
 
 from helpers import free_port, wait_for
+from realprogs import Coturn
 from test_metrics import parse, scrape, value
 
-TURNSERVER = "/usr/bin/turnserver"
 COOKIE = 0x2112A442
 SECRET = "throw-away-secret"
 
@@ -42,87 +40,10 @@ def binding_request():
     return struct.pack(">HHI", 0x0001, 0, COOKIE) + tid, tid
 
 
-def stun_answers(port, tcp, timeout=0.5):
-    """True when a Binding request to 127.0.0.1:port gets a success response."""
-    req, tid = binding_request()
-    try:
-        if tcp:
-            s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-            s.sendall(req)
-        else:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.settimeout(timeout)
-            s.sendto(req, ("127.0.0.1", port))
-        try:
-            data = s.recv(2048)
-        finally:
-            s.close()
-    except OSError:
-        return False
-    return len(data) >= 20 and data[:2] == b"\x01\x01" and data[8:20] == tid
-
-
-class Coturn:
-    """coturn's turnserver on 127.0.0.1:port (UDP and TCP), no TLS, TURN
-    REST API secret, its files in a directory of its own."""
-
-    def __init__(self, root):
-        if not os.access(TURNSERVER, os.X_OK):
-            pytest.fail("%s is missing: apt-get install coturn" % TURNSERVER)
-        self.dir = os.path.join(root, "coturn")
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.log_path = os.path.join(self.dir, "turnserver.log")
-        self.conf = os.path.join(self.dir, "turnserver.conf")
-        with open(self.conf, "w") as f:
-            f.write("\n".join([
-                "listening-ip=127.0.0.1",
-                "listening-port=%d" % self.port,
-                "no-tls",
-                "no-dtls",
-                "no-cli",
-                "log-file=stdout",
-                "simple-log",
-                "use-auth-secret",
-                "static-auth-secret=%s" % SECRET,
-                "realm=rtft.test",
-                "pidfile=%s" % os.path.join(self.dir, "turnserver.pid"),
-                "userdb=%s" % os.path.join(self.dir, "turndb"),
-                "",
-            ]))
-        self.proc = None
-
-    def start(self):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([TURNSERVER, "-c", self.conf], stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=self.log, cwd=self.dir)
-
-        def up():
-            if self.proc.poll() is not None:
-                pytest.fail("turnserver exited %d:\n%s" % (self.proc.returncode, self.log_tail()))
-            return stun_answers(self.port, False) and stun_answers(self.port, True)
-        wait_for(up, 20, "turnserver to answer on 127.0.0.1:%d" % self.port, interval=0.1)
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc:
-            self.log.close()
-
-    def log_tail(self, n=30):
-        with open(self.log_path, "rb") as f:
-            return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
-
-
 @pytest.fixture
 def coturn(tmp_path):
-    c = Coturn(str(tmp_path))
+    """A real coturn (realprogs.Coturn) on 127.0.0.1, UDP and TCP."""
+    c = Coturn(str(tmp_path), SECRET)
     try:
         yield c.start()
     finally:
