@@ -498,7 +498,7 @@ static void send_json(evhtp_request_t *req, int status)
 		add_header(req, "Content-Type", "application/json");
 	if (!evhtp_header_find(req->headers_out, "Cache-Control"))
 		add_header(req, "Cache-Control", "no-store");
-	if (req->method == htp_method_HEAD) {
+	if (req->method == htp_method_HEAD && status != 304) {
 		/* libevhtp would send the body of a HEAD: say its length
 		 * ourselves (it keeps a Content-Length it finds) and drop it */
 		size_t n = evbuffer_get_length(req->buffer_out);

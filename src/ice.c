@@ -26,15 +26,33 @@ static bool host_char_ok(char c)
 	return isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_';
 }
 
+/* What may stand for a password: never print it. With an '@' anywhere,
+ * everything between the scheme and the last '@' goes (a password may hold
+ * '?', ':' or '@'). Without one, "scheme:a:b" where b is not a port may be
+ * a user and a password cut at a ',' (the list separator): b goes. */
 void ice_redact_entry(const char *entry, char *out, size_t cap)
 {
 	const char *at = strrchr(entry, '@');
 	const char *colon = strchr(entry, ':');
-	const char *q = strchr(entry, '?');
-	if (at && colon && colon < at && (!q || at < q)) {
-		const char *uc = memchr(colon + 1, ':', (size_t)(at - colon - 1));
-		if (uc) {
-			snprintf(out, cap, "%.*s:***%s", (int)(uc - entry), entry, at);
+	size_t sl = colon ? (size_t)(colon - entry) : 0;
+	bool scheme = sl > 0 && sl <= 5;
+	for (size_t i = 0; scheme && i < sl; i++)
+		scheme = isalpha((unsigned char)entry[i]);
+	if (at) {
+		if (scheme)
+			snprintf(out, cap, "%.*s:***%s", (int)sl, entry, at);
+		else
+			snprintf(out, cap, "***%s", at);
+		return;
+	}
+	const char *rest = scheme ? colon + 1 : entry;
+	const char *c2 = rest[0] == '[' ? NULL : strchr(rest, ':');
+	if (c2) {
+		const char *p = c2 + 1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p == c2 + 1 || (*p && *p != '?')) {
+			snprintf(out, cap, "%.*s:***", (int)(c2 - entry), entry);
 			return;
 		}
 	}
@@ -127,9 +145,9 @@ static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt
 		memcpy(s->pass, uc + 1, pl);
 		for (size_t i = 0; i < ul + pl; i++) {
 			unsigned char c = i < ul ? (unsigned char)s->user[i] : (unsigned char)s->pass[i - ul];
-			if (c < 0x21 || c == 0x7f || c == '"' || c == '\\') {
-				rt_err_set(err, "turn entry for %.*s: the user and password may not hold spaces, "
-						"quotes, backslashes or control characters",
+			if (c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',') {
+				rt_err_set(err, "turn entry for %.*s: the user and password may hold printable ASCII "
+						"only, without spaces, quotes, backslashes or commas",
 					   (int)(end - at - 1), at + 1);
 				return RT_ERR;
 			}
@@ -180,8 +198,8 @@ static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt
 		}
 		for (const char *p = hp; p < hend; p++)
 			if (!host_char_ok(*p)) {
-				rt_err_set(err, "\"%s\": \"%.*s\" is not a host name or address%s", entry, (int)(hend - hp), hp,
-					   "");
+				rt_err_set(err, "\"%s\": \"%.*s\" is not a host name or address", entry, (int)(hend - hp),
+					   hp);
 				return RT_ERR;
 			}
 		memcpy(s->host, hp, (size_t)(hend - hp));
@@ -280,12 +298,10 @@ int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, c
 	}
 	memset(copy, 0, strlen(secrets ? secrets : ""));
 	free(copy);
-	bool any_turn = false;
 	for (int i = 0; i < ic->nservers; i++) {
 		const struct ice_server *s = &ic->servers[i];
 		if (s->scheme != ICE_TURN && s->scheme != ICE_TURNS)
 			continue;
-		any_turn = true;
 		if (!s->user[0] && ic->nsecrets == 0) {
 			rt_err_set(err, "turn_servers: \"%s\" has no user:password@ and turn_secret is empty: "
 					"give one or the other",
@@ -294,7 +310,6 @@ int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, c
 			return RT_ERR;
 		}
 	}
-	(void)any_turn;
 	if (ic->relay_only) {
 		bool relay = false;
 		for (int i = 0; i < ic->nservers; i++)
@@ -308,6 +323,7 @@ int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, c
 	}
 	return RT_OK;
 fail:
+	memset(copy, 0, strlen(secrets ? secrets : ""));
 	free(copy);
 	ice_config_fini(ic);
 	return RT_ERR;
@@ -337,7 +353,10 @@ void ice_turn_password(const char *secret, const char *username, char out[29])
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	HMAC(EVP_sha1(), secret, (int)strlen(secret), (const unsigned char *)username, strlen(username), mac, &maclen);
+	if (!HMAC(EVP_sha1(), secret, (int)strlen(secret), (const unsigned char *)username, strlen(username), mac,
+		  &maclen) ||
+	    maclen != 20)
+		abort(); /* libcrypto without SHA-1: no credential can be minted at all */
 	/* 20 bytes of SHA-1 are 28 characters of base64 with one '=' */
 	EVP_EncodeBlock((unsigned char *)out, mac, (int)maclen);
 	out[28] = '\0';

@@ -668,6 +668,8 @@ int icecheck_start(const struct config *cfg, struct rt_err *err)
 	int rc = pthread_create(&S.thread, NULL, thread_main, NULL);
 	if (rc != 0) {
 		rt_err_set(err, "pthread_create(ice checker) failed: %s", strerror(rc));
+		free(S.pending); /* no thread took it */
+		S.pending = NULL;
 		close(S.wake[0]);
 		close(S.wake[1]);
 		S.wake[0] = S.wake[1] = -1;

@@ -278,11 +278,11 @@ static void set_count_locked(uint32_t n)
 	STEP();
 }
 
-static uint32_t insert_locked(const struct key *key, int slot, uint32_t gen, uint64_t conn_id)
+static uint32_t insert_locked(const struct key *key, int slot, uint32_t gen, uint64_t conn_id, uint32_t caps)
 {
 	uint32_t n = count_locked();
 	tab.names[n] = key->k;
-	tab.meta[n] = (struct meta){ .conn_id = conn_id, .gen = gen, .hash = key->hash, .slot = slot };
+	tab.meta[n] = (struct meta){ .conn_id = conn_id, .gen = gen, .hash = key->hash, .slot = slot, .caps = caps };
 	step(PRESENCE_STEP_INSERT_WRITTEN);
 	set_count_locked(n + 1); /* the commit */
 	step(PRESENCE_STEP_INSERT_COUNTED);
@@ -542,6 +542,11 @@ static bool held_by(uint32_t idx, int slot, uint32_t gen, uint64_t conn_id)
 
 int presence_claim(const char *name, int slot, uint32_t gen, uint64_t conn_id, const char *prev)
 {
+	return presence_claim_caps(name, slot, gen, conn_id, prev, 0);
+}
+
+int presence_claim_caps(const char *name, int slot, uint32_t gen, uint64_t conn_id, const char *prev, uint32_t caps)
+{
 	struct key key, pkey;
 	bool has_prev = false;
 	int rc;
@@ -566,6 +571,7 @@ int presence_claim(const char *name, int slot, uint32_t gen, uint64_t conn_id, c
 			goto out;
 		}
 		rc = RT_OK; /* already ours: only drop prev, if any */
+		tab.meta[tab.buckets[b].idx1 - 1].caps = caps;
 		if (pb != NO_BUCKET) {
 			remove_locked(tab.buckets[pb].idx1 - 1, pb);
 			bump_version_locked();
@@ -581,7 +587,7 @@ int presence_claim(const char *name, int slot, uint32_t gen, uint64_t conn_id, c
 		rc = PRESENCE_FULL;
 		goto out;
 	}
-	insert_locked(&key, slot, gen, conn_id);
+	insert_locked(&key, slot, gen, conn_id, caps);
 	bump_version_locked();
 	rc = RT_OK;
 out:

@@ -70,6 +70,10 @@ void presence_destroy(void);
  * reused. The caller keeps ownership of both strings.
  */
 int presence_claim(const char *name, int slot, uint32_t gen, uint64_t conn_id, const char *prev) RT_MUSTCHECK;
+/* The same, with the holder's capabilities (PRESENCE_CAP_*) set in the same
+ * critical section, so no other worker sees the name without them. */
+int presence_claim_caps(const char *name, int slot, uint32_t gen, uint64_t conn_id, const char *prev,
+			uint32_t caps) RT_MUSTCHECK;
 
 /*
  * Worker, when a connection closes or drops its name. Releases name only if

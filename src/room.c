@@ -59,7 +59,8 @@ struct user {
 	bool ice_ok; /* CAPABILITIES {iceServers: true}: ICE_SERVERS is pushed */
 	int64_t ice_due_ms; /* when its credentials want renewing (0: never) */
 	int64_t ice_window_ms; /* GET_ICE_SERVERS: start of the current window */
-	uint32_t ice_asked; /* requests in it */
+	uint32_t ice_asked; /* ICE_SERVERS the client caused in it */
+	uint32_t ice_gen; /* R.ice_gen of the last ICE_SERVERS sent */
 	uint64_t list_hash; /* R.top_hash of the last list this user was sent */
 };
 
@@ -90,6 +91,9 @@ static struct {
 	int rate_window_ms, rate_max;
 	int64_t ice_users; /* registered users with ice_ok: the renewal walk runs only with some */
 	int64_t last_ice_walk_ms;
+	uint32_t ice_gen; /* moves when a reload changes what ICE_SERVERS holds */
+	bool ice_changed; /* ... and the users have not been walked since */
+	uint64_t ice_hash; /* of the settings behind R.ice */
 } R;
 
 _Static_assert(PROTO_TYPE_COUNT + 1 == STATS_MSG_TYPES, "a stats slot per message type and one for binary");
@@ -168,6 +172,7 @@ static bool notice_due(struct user *u, const char *name, enum stats_error why)
 static void xfer_fail_to(struct user *u, const char *recipient, const char *reason);
 static uint32_t caps_of(const struct user *u);
 static void send_ice(struct user *u);
+static bool ice_take(struct user *u, bool explicit);
 
 static void tell_not_online(struct user *u, const char *name)
 {
@@ -423,7 +428,7 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 		send_text(u, out, n);
 		return;
 	}
-	int rc = presence_claim(name, R.slot, R.gen, ws_id(u->c), u->name[0] ? u->name : NULL);
+	int rc = presence_claim_caps(name, R.slot, R.gen, ws_id(u->c), u->name[0] ? u->name : NULL, caps_of(u));
 	if (rc == PRESENCE_TAKEN || rc == PRESENCE_FULL || rc == RT_ERR) {
 		rt_stats.errors[ERR_USERNAME_TAKEN]++;
 		char out[512];
@@ -439,9 +444,8 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 		if (u->ice_ok)
 			R.ice_users++;
 	}
-	if (caps_of(u))
-		(void)presence_set_caps(name, R.slot, R.gen, ws_id(u->c), caps_of(u));
-	if (strcmp(u->name, name) != 0)
+	bool renamed = strcmp(u->name, name) != 0;
+	if (renamed)
 		log_debug("websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
 	memcpy(u->name, name, strlen(name) + 1); /* valid: at most 32 bytes */
 	refresh_names(false);
@@ -454,7 +458,9 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 	 * when this name is among the first ones (refresh_names() compares) */
 	u->list_hash = 0;
 	R.users_behind = true;
-	if (u->ice_ok)
+	/* credentials carry the name: new ones on a first claim or a rename
+	 * (counted like GET_ICE_SERVERS, so claims cannot mint without end) */
+	if (u->ice_ok && renamed && ice_take(u, false))
 		send_ice(u);
 }
 
@@ -471,13 +477,21 @@ static void send_ice(struct user *u)
 {
 	time_t expires = 0;
 	time_t now = time(NULL);
-	char *js = ice_json(&R.ice, u->name[0] ? u->name : "anonymous", now, true, &expires);
+	char anon[17];
+	if (!u->name[0])
+		rand_hex(anon, sizeof anon, 8); /* not registered: a user part of its own */
+	char *js = ice_json(&R.ice, u->name[0] ? u->name : anon, now, true, &expires);
 	send_text(u, js, strlen(js));
 	free(js);
 	u->ice_due_ms = expires ? time_mono_ms() + (int64_t)(expires - now) * 800 : 0;
+	u->ice_gen = R.ice_gen;
 }
 
-static void on_get_ice_servers(struct user *u)
+/* One ICE_SERVERS the client caused (GET_ICE_SERVERS, a claim, asking in
+ * CAPABILITIES), at most rate_max per window: true when it may have it.
+ * Over the limit an explicit request gets an ERROR; the others go without
+ * (the client keeps the credentials it has). */
+static bool ice_take(struct user *u, bool explicit)
 {
 	int64_t now = time_mono_ms();
 	if (now - u->ice_window_ms >= R.rate_window_ms) {
@@ -485,15 +499,25 @@ static void on_get_ice_servers(struct user *u)
 		u->ice_asked = 0;
 	}
 	if (u->ice_asked >= (uint32_t)R.rate_max) {
-		char msg[128];
-		int64_t left = (u->ice_window_ms + R.rate_window_ms - now + 999) / 1000;
-		snprintf(msg, sizeof msg, "Too many requests for ICE servers, try again in %lld s",
-			 (long long)(left < 1 ? 1 : left));
-		send_error(u, ERR_RATE_LIMITED, msg);
-		return;
+		if (explicit) {
+			char msg[128];
+			int64_t left = (u->ice_window_ms + R.rate_window_ms - now + 999) / 1000;
+			snprintf(msg, sizeof msg, "Too many requests for ICE servers, try again in %lld s",
+				 (long long)(left < 1 ? 1 : left));
+			send_error(u, ERR_RATE_LIMITED, msg);
+		} else {
+			rt_stats.errors[ERR_RATE_LIMITED]++;
+		}
+		return false;
 	}
 	u->ice_asked++;
-	send_ice(u);
+	return true;
+}
+
+static void on_get_ice_servers(struct user *u)
+{
+	if (ice_take(u, true))
+		send_ice(u);
 }
 
 static void on_peer_info(struct user *u, const struct proto_msg *m)
@@ -701,7 +725,7 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 		size_t n = proto_format_capabilities(out, sizeof out, true, R.max_message,
 						     m.transfer_version > 0 || m.ice_servers, R.max_outbound);
 		send_text(u, out, n);
-		if (u->name[0] && u->ice_ok && !ice_was)
+		if (u->name[0] && u->ice_ok && !ice_was && ice_take(u, false))
 			send_ice(u); /* registered before asking: it is due now */
 		break;
 	}
@@ -848,7 +872,9 @@ static void tick_one(struct ws_conn *c, void *arg)
 			ws_close(c, 1008, "no SET_USERNAME in time");
 		return;
 	}
-	if (t->ice && u->ice_ok && u->ice_due_ms && t->now >= u->ice_due_ms)
+	/* renewal before expiry, or servers changed by a reload: the server's
+	 * own doing, not counted against the client */
+	if (t->ice && u->ice_ok && ((u->ice_due_ms && t->now >= u->ice_due_ms) || u->ice_gen != R.ice_gen))
 		send_ice(u);
 	if (!t->lists || u->list_hash == R.top_hash)
 		return;
@@ -900,9 +926,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		every = 1000;
 	t.timeouts = R.registered < ws_count() && t.now - R.last_walk_ms >= every;
 	/* credentials are renewed within a second of being due */
-	t.ice = R.ice_users > 0 && ice_mints(&R.ice) && t.now - R.last_ice_walk_ms >= 1000;
-	if (t.ice)
+	t.ice = R.ice_users > 0 && (ice_mints(&R.ice) || R.ice_changed) && t.now - R.last_ice_walk_ms >= 1000;
+	if (t.ice) {
 		R.last_ice_walk_ms = t.now;
+		R.ice_changed = false;
+	}
 	if (!t.lists && !t.timeouts && !t.ice)
 		return;
 	if (t.timeouts)
@@ -951,6 +979,20 @@ void room_apply(const struct config *cfg)
 		/* the master validated it; a failure here keeps the old one */
 		ice_config_fini(&R.ice);
 		R.ice = ic;
+		char num[48];
+		snprintf(num, sizeof num, "|%d|%d", cfg->turn_ttl, cfg->p2p_timeout_ms);
+		const char *parts[] = { cfg->stun_servers, "|", cfg->turn_servers, "|", cfg->ice_transport_policy,
+					"|", cfg->turn_secret, num };
+		uint64_t h = 1469598103934665603ULL;
+		for (size_t i = 0; i < RT_ARRAY_LEN(parts); i++)
+			for (const char *q = parts[i]; *q; q++)
+				h = (h ^ (uint8_t)*q) * 1099511628211ULL;
+		if (R.ice_hash && h != R.ice_hash) {
+			/* open pages get the new servers within a second */
+			R.ice_gen++;
+			R.ice_changed = true;
+		}
+		R.ice_hash = h;
 	} else {
 		log_error("ICE servers: %s (keeping the previous ones)", err.msg);
 	}

@@ -38,9 +38,12 @@ int shm_ready_workers(const struct shm *s)
 
 void shm_set_db_error(struct shm *s, const char *msg)
 {
-	atomic_fetch_add(&s->db_error_seq, 1);
+	/* odd while writing; a writer killed half way left it odd, so the
+	 * next one starts from odd whatever it finds, and ends even */
+	uint32_t odd = atomic_load(&s->db_error_seq) | 1u;
+	atomic_store(&s->db_error_seq, odd);
 	snprintf(s->db_error, sizeof s->db_error, "%s", msg ? msg : "");
-	atomic_fetch_add(&s->db_error_seq, 1);
+	atomic_store(&s->db_error_seq, odd + 1);
 }
 
 void shm_get_db_error(struct shm *s, char *buf, size_t len)
@@ -58,11 +61,13 @@ void shm_get_db_error(struct shm *s, char *buf, size_t len)
 
 void shm_set_ice(struct shm *s, const struct shm_ice *v)
 {
-	atomic_fetch_add_explicit(&s->ice_seq, 1, memory_order_relaxed);
+	/* odd whatever a writer killed half way left (see shm_set_db_error) */
+	uint32_t odd = atomic_load_explicit(&s->ice_seq, memory_order_relaxed) | 1u;
+	atomic_store_explicit(&s->ice_seq, odd, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release); /* odd before any byte changes */
 	memcpy(&s->ice, v, sizeof *v);
 	s->ice.reason[sizeof s->ice.reason - 1] = '\0';
-	atomic_fetch_add_explicit(&s->ice_seq, 1, memory_order_release);
+	atomic_store_explicit(&s->ice_seq, odd + 1, memory_order_release);
 }
 
 bool shm_get_ice(struct shm *s, struct shm_ice *out)

@@ -72,8 +72,9 @@ static int ice_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 		memcpy(key, &((struct sockaddr_in *)sa)->sin_addr, 4);
 		klen = 4;
 	} else if (sa && sa->sa_family == AF_INET6) {
-		memcpy(key, &((struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		klen = 16;
+		/* one client usually has a whole /64 */
+		memcpy(key, &((struct sockaddr_in6 *)sa)->sin6_addr, 8);
+		klen = 8;
 	}
 	int retry = 0;
 	if (!rl_hit(&W.ice_limit, key, klen, time_mono_ms(), W.cfg->rate_limit_window_ms, W.cfg->rate_limit_max,

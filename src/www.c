@@ -17,7 +17,7 @@
 #define WWW_MAX_FILE (64 * 1024 * 1024)
 
 static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-			  "media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; "
+			  "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
 			  "frame-ancestors 'none'; form-action 'self'";
 
 int www_map_path(const char *root, const char *path, char *out, size_t cap)
@@ -128,6 +128,11 @@ int www_serve(evhtp_request_t *req, struct evbuffer *body, const struct config *
 	header(req, "Content-Type", www_content_type(file));
 	const char *inm = evhtp_header_find(req->headers_in, "If-None-Match");
 	if (inm && strstr(inm, etag)) {
+		/* the length of the body a 200 would carry (libevhtp would
+		 * otherwise say 0, which RFC 9110 does not allow here) */
+		char len[24];
+		snprintf(len, sizeof len, "%lld", (long long)st.st_size);
+		header(req, "Content-Length", len);
 		close(fd);
 		return 304;
 	}

@@ -94,7 +94,8 @@ def test_api_ice_servers_window_ends(daemon):
 def test_invalid_entries_refused_at_start(tmp_path):
     cases = [
         ({"STUN_SERVERS": "stun.example.org"}, 'stun_servers: "stun.example.org"'),
-        ({"TURN_SERVERS": "turn:u:hunter2@h?transport=sctp"}, 'turn_servers: "turn:u:***@h?transport=sctp"'),
+        ({"TURN_SERVERS": "turn:u:hunter2@h?transport=sctp"}, 'turn_servers: "turn:***@h?transport=sctp"'),
+        ({"TURN_SERVERS": "turn:u:hun?ter2@h"}, 'turn_servers: "turn:***@h"'),
         ({"TURN_SERVERS": "turn:h"}, "has no user:password@ and turn_secret is empty"),
         ({"ICE_TRANSPORT_POLICY": "relay"}, "needs at least one entry in turn_servers"),
         ({"ICE_TRANSPORT_POLICY": "sometimes"}, "ice_transport_policy"),
@@ -113,7 +114,7 @@ def test_print_redacts_turn_passwords(tmp_path):
     p = subprocess.run([rtftd_bin(), "-c", "/dev/null", "-t", "-p"], env=clean_env(env), capture_output=True,
                        text=True, timeout=20)
     assert p.returncode == 0, p.stderr
-    assert 'turn_servers = "turn:u:***@h"' in p.stdout
+    assert 'turn_servers = "turn:***@h"' in p.stdout
     assert "hunter2" not in p.stdout + p.stderr and "s3cr3t-value" not in p.stdout + p.stderr
 
 
@@ -186,10 +187,9 @@ def test_get_ice_servers_limited_per_connection(daemon):
         c = await Client.open(d)
         await c.send(CAPS)
         await c.register("erin")
+        await c.next("ICE_SERVERS")  # the push after the claim counts too
+        await c.send({"type": "GET_ICE_SERVERS"})
         await c.next("ICE_SERVERS")
-        for _ in range(2):
-            await c.send({"type": "GET_ICE_SERVERS"})
-            await c.next("ICE_SERVERS")
         await c.send({"type": "GET_ICE_SERVERS"})
         err = await c.next("ERROR")
         assert err["message"].startswith("Too many requests for ICE servers, try again in ")
@@ -266,4 +266,51 @@ def test_capabilities_dropped_by_a_later_message(daemon):
         info = await b.next("PEER_INFO")
         assert info["transfer"] == 0 and info["binaryRelay"] is False
         await close_all([a, b])
+    run(body())
+
+
+def test_claims_and_capabilities_cannot_mint_without_limit(daemon):
+    d = daemon(config=ice_config(rate_limit_max=3, workers=1))
+
+    async def body():
+        c = await Client.open(d)
+        await c.send(CAPS)
+        await c.register("frank")          # 1: first claim
+        # claiming the same name again, and toggling iceServers, mint no
+        # more than the limit allows
+        for _ in range(5):
+            await c.register("frank")
+        for on in (False, True) * 5:
+            await c.send(dict(CAPS, iceServers=on))
+        await c.register("frank2")         # a rename carries the name
+        await c.ping()
+        got = c.take("ICE_SERVERS")
+        assert 1 <= len(got) <= 3, len(got)
+        assert got[0]["username"].endswith(":frank")
+        await c.send({"type": "GET_ICE_SERVERS"})
+        m = await c.next(lambda m: m["type"] in ("ERROR", "ICE_SERVERS"))
+        if len(got) == 3:
+            assert m["type"] == "ERROR" and m["message"].startswith("Too many requests"), m
+        await c.close()
+    run(body())
+
+
+def test_reload_sends_new_servers_to_open_pages(daemon):
+    d = daemon(config={"stun_servers": "stun:127.0.0.1:3478", "ice_check_interval_ms": 0})
+
+    async def body():
+        c = await Client.open(d)
+        await c.send(CAPS)
+        await c.register("gina")
+        first = await c.next("ICE_SERVERS")
+        assert "username" not in first  # nothing minted
+        n = d.notify_count()
+        d.write_config(turn_servers=TURN, turn_secret=SECRET)
+        d.sighup()
+        d.wait_ready(after_index=n)
+        second = await c.next("ICE_SERVERS", timeout=5)
+        assert second["uris"] == [TURN] and second["username"].endswith(":gina")
+        assert second["password"] == turn_password(SECRET, second["username"])
+        # an old client, and one that did not ask, get nothing
+        await c.close()
     run(body())

@@ -87,7 +87,15 @@ static void test_bad_entries(void)
 	bad("stun:x.org?transport=udp", "", "all", "", "takes no \"?\"");
 	bad("stun:u:hunter2@x.org", "", "all", "", "takes no user:password@");
 	bad("", "turn:x.org?transport=sctp", "all", "k", "?transport=udp or ?transport=tcp");
-	bad("", "turn:u:hunter2@x.org?transport=sctp", "all", "k", "turn:u:***@x.org");
+	bad("", "turn:u:hunter2@x.org?transport=sctp", "all", "k", "turn:***@x.org");
+	/* a password with '?', ':' or a comma, or a forgotten scheme */
+	bad("", "turn:u:hun?ter2@x.org", "all", "k", "turn:***@x.org");
+	bad("", "turn:hunter2@x.org:1:2", "all", "k", "turn:***@x.org:1:2");
+	bad("", "turn:alice:hunter2", "all", "k", "turn:alice:***");
+	bad("", "u:hunter2@x.org", "all", "k", "u:***@x.org");
+	bad("", "hunter2@x.org", "all", "k", "\"***@x.org\"");
+	bad("", "turns:alice:hunter2\xe9@x.org", "all", "k", "printable ASCII only");
+	bad("", "turn:alice:pass word@x.org", "all", "k", "printable ASCII only");
 	bad("", "turn:x.org", "all", "", "has no user:password@ and turn_secret is empty");
 	bad("stun:x.org", "", "relay", "", "needs at least one entry in turn_servers");
 	bad("", "turn:x.org", "some", "k", "expected all or relay");
@@ -147,8 +155,8 @@ static void test_json(void)
 
 static void test_redact(void)
 {
-	char *r = ice_redact_list("turn:u:hunter2@h:1, stun:h ,turn:h2");
-	is_str(r, "turn:u:***@h:1,stun:h,turn:h2", "redacted list");
+	char *r = ice_redact_list("turn:u:hunter2@h:1, stun:h ,turn:h2,turn:[::1]:5,turn:h3:7?transport=tcp");
+	is_str(r, "turn:***@h:1,stun:h,turn:h2,turn:[::1]:5,turn:h3:7?transport=tcp", "redacted list");
 	free(r);
 }
 
