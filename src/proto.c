@@ -1369,6 +1369,22 @@ size_t proto_format_error(char *out, size_t cap, const char *message)
 	return format_message(out, cap, "ERROR", message);
 }
 
+size_t proto_format_error_ext(char *out, size_t cap, const char *message, const char *code, const char *user)
+{
+	struct wbuf w = {out, cap, 0, 0};
+
+	w_str(&w, "{\"type\":\"ERROR\",\"message\":");
+	w_quoted(&w, message);
+	w_str(&w, ",\"code\":");
+	w_quoted(&w, code);
+	if (user) {
+		w_str(&w, ",\"user\":");
+		w_quoted(&w, user);
+	}
+	w_str(&w, "}");
+	return w_finish(&w);
+}
+
 size_t proto_format_pong(char *out, size_t cap)
 {
 	struct wbuf w = {out, cap, 0, 0};

@@ -226,6 +226,10 @@ size_t proto_format_username_error(char *out, size_t cap, const char *message);
 size_t proto_format_user_list(char *out, size_t cap, const char *const *names, size_t n, const char *exclude,
 			      size_t max);
 size_t proto_format_error(char *out, size_t cap, const char *message);
+/* For new clients: {"type":"ERROR","message":...,"code":"<code>"[,"user":"<user>"]};
+ * code is one of the server's reason names (plain ASCII), user (may be
+ * NULL) the other user the error is about, escaped. */
+size_t proto_format_error_ext(char *out, size_t cap, const char *message, const char *code, const char *user);
 size_t proto_format_pong(char *out, size_t cap);
 /* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>
  *  [,"maxOutboundBytes":<out>,"transfer":1,"iceServers":true]}

@@ -129,13 +129,23 @@ static void send_text(struct user *u, const char *msg, size_t len)
 	replied(u, ws_send_text(u->c, msg, len));
 }
 
-static void send_error(struct user *u, enum stats_error why, const char *message)
+/* An ERROR; about: the other user it concerns, or NULL. Clients that
+ * announced the transfer or ICE extensions get the reason as a code too
+ * (docs/protocol.md), old clients the v1 form. */
+static void send_error_about(struct user *u, enum stats_error why, const char *message, const char *about)
 {
 	rt_stats.errors[why]++;
 	char out[1024];
-	size_t n = proto_format_error(out, sizeof out, message);
+	size_t n = u->transfer_version || u->ice_ok
+			   ? proto_format_error_ext(out, sizeof out, message, stats_error_name(why), about)
+			   : proto_format_error(out, sizeof out, message);
 	if (n < sizeof out)
 		send_text(u, out, n);
+}
+
+static void send_error(struct user *u, enum stats_error why, const char *message)
+{
+	send_error_about(u, why, message, NULL);
 }
 
 /* One notice per recipient and reason every few seconds, so a flood of
@@ -181,7 +191,7 @@ static void tell_not_online(struct user *u, const char *name)
 		return;
 	char msg[PROTO_NAME_MAX + 32]; /* the ERROR builder escapes it */
 	snprintf(msg, sizeof msg, "%s is not online", name);
-	send_error(u, ERR_NOT_ONLINE, msg);
+	send_error_about(u, ERR_NOT_ONLINE, msg, name);
 }
 
 static void tell_slow(struct user *u, const char *name)
@@ -191,7 +201,7 @@ static void tell_slow(struct user *u, const char *name)
 	char msg[PRESENCE_NAME_MAX + 96];
 	snprintf(msg, sizeof msg, "%s is not keeping up: a message to them was not delivered, send it again later",
 		 name);
-	send_error(u, ERR_SLOW_RECIPIENT, msg);
+	send_error_about(u, ERR_SLOW_RECIPIENT, msg, name);
 }
 
 /* ---- transfer records ---- */
@@ -538,7 +548,7 @@ static void tell_no_transfer(struct user *u, const char *name)
 		return;
 	char msg[PRESENCE_NAME_MAX + 64];
 	snprintf(msg, sizeof msg, "%s does not understand TRANSFER messages", name);
-	send_error(u, ERR_NO_TRANSFER, msg);
+	send_error_about(u, ERR_NO_TRANSFER, msg, name);
 }
 
 /* ---- relaying ---- */
@@ -748,7 +758,7 @@ static void tell_no_binary(struct user *u, const char *name)
 		return;
 	char msg[PRESENCE_NAME_MAX + 96];
 	snprintf(msg, sizeof msg, "%s does not accept binary relay: send the file as FILE_CHUNK messages", name);
-	send_error(u, ERR_NO_BINARY, msg);
+	send_error_about(u, ERR_NO_BINARY, msg, name);
 }
 
 /* The binary relay extension: the header is rewritten with the sender's

@@ -314,3 +314,29 @@ def test_reload_sends_new_servers_to_open_pages(daemon):
         # an old client, and one that did not ask, get nothing
         await c.close()
     run(body())
+
+
+def test_errors_carry_a_code_for_new_clients_only(daemon):
+    d = daemon(config={"workers": 1})
+
+    async def body():
+        new = await Client.open(d)
+        old = await Client.open(d)
+        await new.send(CAPS)
+        await new.next("CAPABILITIES")
+        await new.register("nina")
+        await old.register("otto")
+        await new.send({"type": "WEBRTC_OFFER", "recipient": "ghost", "offer": {"type": "offer", "sdp": "x"}})
+        assert await new.next("ERROR") == {"type": "ERROR", "message": "ghost is not online", "code": "not_online",
+                                           "user": "ghost"}
+        await new.send({"type": "TRANSFER", "recipient": "otto", "id": "a1", "action": "offer"})
+        assert await new.next("ERROR") == {"type": "ERROR", "message": "otto does not understand TRANSFER messages",
+                                           "code": "no_transfer", "user": "otto"}
+        await new.send("not json")
+        e = await new.next("ERROR")
+        assert e["code"] == "invalid_format" and "user" not in e
+        # the old client's errors are v1's {type, message}
+        await old.send({"type": "WEBRTC_OFFER", "recipient": "ghost", "offer": {"type": "offer", "sdp": "x"}})
+        assert await old.next("ERROR") == {"type": "ERROR", "message": "ghost is not online"}
+        await close_all([new, old])
+    run(body())

@@ -1085,6 +1085,12 @@ static void test_extensions(void)
 		   rc == RT_ERR ? err.msg : "accepted");
 	}
 	char out[256];
+	size_t en = proto_format_error_ext(out, sizeof out, "b\"ob is not online", "not_online", "b\"ob");
+	is_str(out, "{\"type\":\"ERROR\",\"message\":\"b\\\"ob is not online\",\"code\":\"not_online\",\"user\":\"b\\\"ob\"}",
+	       "ERROR with a code and the user, escaped");
+	ok(en == strlen(out), "extended ERROR length");
+	proto_format_error_ext(out, sizeof out, "x", "bad_message", NULL);
+	is_str(out, "{\"type\":\"ERROR\",\"message\":\"x\",\"code\":\"bad_message\"}", "ERROR without a user");
 	size_t n = proto_format_peer_info(out, sizeof out, "b\"ob", true, 1, false);
 	is_str(out, "{\"type\":\"PEER_INFO\",\"user\":\"b\\\"ob\",\"online\":true,\"transfer\":1,\"binaryRelay\":false}",
 	       "PEER_INFO reply, user escaped");

@@ -1300,7 +1300,8 @@ export class Engine extends EventTarget {
 			this._onFileComplete(msg);
 			return;
 		case 'ERROR':
-			this._onError(typeof msg.message === 'string' ? msg.message : '');
+			this._onError(typeof msg.message === 'string' ? msg.message : '',
+				typeof msg.code === 'string' ? msg.code : '', typeof msg.user === 'string' ? msg.user : '');
 			return;
 		}
 	}
@@ -1309,15 +1310,39 @@ export class Engine extends EventTarget {
 		this._onBinary(buf);
 	}
 
+	// What an ERROR is about: servers that know this page's extensions say
+	// it with a code and the user concerned (docs/protocol.md); older ones
+	// only in English, which is matched as a fallback.
+	_errorKind(text, code, who) {
+		const coded = ['not_online', 'slow_recipient', 'no_binary_relay', 'no_transfer'];
+		if (code && who && coded.includes(code))
+			return { kind: code, user: who };
+		const forms = [
+			[/^(\S+) is not online$/, 'not_online'],
+			[/^(\S+) is not keeping up/, 'slow_recipient'],
+			[/^(\S+) does not accept binary relay/, 'no_binary_relay'],
+			[/^(\S+) does not understand TRANSFER messages/, 'no_transfer'],
+		];
+		for (const [re, kind] of forms) {
+			const m = re.exec(text);
+			if (m)
+				return { kind, user: m[1] };
+		}
+		if (/unknown message type "PEER_INFO"/.test(text))
+			return { kind: 'no_peer_info', user: null };
+		if (/unknown message type "TRANSFER"/.test(text))
+			return { kind: 'no_transfer_server', user: null };
+		return { kind: null, user: null };
+	}
+
 	// Returns true when the error was about a transfer (and is shown there).
-	_onError(text) {
-		let m;
-		if (/unknown message type "PEER_INFO"/.test(text)) {
+	_onError(text, code, who) {
+		const { kind, user } = this._errorKind(text, code, who);
+		if (kind === 'no_peer_info') {
 			this._peerInfoUnsupported();
 			return true;
 		}
-		if ((m = /^(\S+) is not online$/.exec(text))) {
-			const user = m[1];
+		if (kind === 'not_online') {
 			let hit = false;
 			for (const t of this.transfers.values()) {
 				if (t.peer !== user || isFinal(t))
@@ -1331,8 +1356,7 @@ export class Engine extends EventTarget {
 			}
 			return this._noticeUnless(hit, text);
 		}
-		if ((m = /^(\S+) is not keeping up/.exec(text))) {
-			const user = m[1];
+		if (kind === 'slow_recipient') {
 			// Let the server's queue for them drain a little.
 			const pause = 300;
 			let hit = false;
@@ -1350,25 +1374,25 @@ export class Engine extends EventTarget {
 			}
 			return this._noticeUnless(hit, text);
 		}
-		if ((m = /^(\S+) does not accept binary relay/.exec(text))) {
+		if (kind === 'no_binary_relay') {
 			let hit = false;
 			for (const t of this.transfers.values())
-				if (t.peer === m[1] && t.direction === 'send' && t.path === 'relay' && !isFinal(t)) {
+				if (t.peer === user && t.direction === 'send' && t.path === 'relay' && !isFinal(t)) {
 					hit = true;
-					this._fail(t, m[1] + ' does not accept data through the server');
+					this._fail(t, user + ' does not accept data through the server');
 				}
 			return this._noticeUnless(hit, text);
 		}
-		if ((m = /^(\S+) does not understand TRANSFER messages/.exec(text))) {
+		if (kind === 'no_transfer') {
 			let hit = false;
 			for (const t of this.transfers.values())
-				if (t.peer === m[1] && t.protocol === 'transfer' && !isFinal(t)) {
+				if (t.peer === user && t.protocol === 'transfer' && !isFinal(t)) {
 					hit = true;
-					this._fail(t, m[1] + "'s client does not understand this page's transfers");
+					this._fail(t, user + "'s client does not understand this page's transfers");
 				}
 			return this._noticeUnless(hit, text);
 		}
-		if (/unknown message type "TRANSFER"/.test(text)) {
+		if (kind === 'no_transfer_server') {
 			for (const t of this.transfers.values())
 				if (t.protocol === 'transfer' && !isFinal(t))
 					this._fail(t, 'the server does not relay this page\'s transfers');
