@@ -322,6 +322,9 @@ el.send.addEventListener('click', () => {
 	sendTo(selected, el.file.files);
 	el.file.value = '';
 	updateSendButton();
+	// Send is disabled now: keep the focus somewhere visible, on the
+	// file picker, ready for the next files
+	el.file.focus();
 });
 
 // Drag and drop: onto a person sends to them, anywhere else to the

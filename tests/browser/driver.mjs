@@ -171,6 +171,21 @@ const handlers = {
 		return true;
 	},
 
+	// The keyboard of the page as a whole, wherever its focus is (no
+	// element is focused or clicked first): "key" presses one key or
+	// chord ("Tab", "Shift+Tab", "Enter", " "), "type" types text.
+	async key(req) {
+		const { page } = need(req.page);
+		await page.keyboard.press(req.key);
+		return true;
+	},
+
+	async type(req) {
+		const { page } = need(req.page);
+		await page.keyboard.type(req.text);
+		return true;
+	},
+
 	async setInputFiles(req) {
 		const { page } = need(req.page);
 		await page.locator(req.selector).first().setInputFiles(req.files, { timeout: req.ms });

@@ -444,8 +444,9 @@ class Browser:
                 self.proc.wait(5)
         self.err_file.close()
 
-    def page(self, name, url=None, bypass_csp=False, downloads=None):
-        self.call("newPage", page=name, url=url, bypassCSP=bypass_csp,
+    def page(self, name, url=None, bypass_csp=False, downloads=None, viewport=None):
+        """viewport: {"width": w, "height": h} (CSS pixels); the driver's default is 1100x800."""
+        self.call("newPage", page=name, url=url, bypassCSP=bypass_csp, viewport=viewport,
                   downloads=downloads or os.path.join(self.workdir, "downloads-" + name), timeout=30)
         return Page(self, name, downloads or os.path.join(self.workdir, "downloads-" + name))
 
@@ -479,6 +480,14 @@ class Page:
 
     def press(self, selector, key, timeout=15):
         return self.b.call("press", page=self.name, selector=selector, key=key, timeout=timeout)
+
+    def key(self, key, timeout=15):
+        """Presses key ("Tab", "Shift+Tab", "Enter", " ") on the page, wherever its focus is."""
+        return self.b.call("key", page=self.name, key=key, timeout=timeout)
+
+    def type(self, text, timeout=15):
+        """Types text on the keyboard into whatever has the focus."""
+        return self.b.call("type", page=self.name, text=text, timeout=timeout)
 
     def set_input_files(self, selector, files, timeout=15):
         return self.b.call("setInputFiles", page=self.name, selector=selector, files=list(files), timeout=timeout)
@@ -633,11 +642,11 @@ def css_str(s):
 class WebPage:
     """rtftd's page (GET /) in a context of its own, driven like a person would."""
 
-    def __init__(self, browser, d, name, query="", record_pairs=False, role=None):
+    def __init__(self, browser, d, name, query="", record_pairs=False, role=None, viewport=None):
         self.name = name
         self.role = role or name
         url = d.url("/" + (("?" + query) if query else ""))
-        self.p = browser.page(name, url=None)
+        self.p = browser.page(name, url=None, viewport=viewport)
         self.url = url
         self.record_pairs = record_pairs
 
@@ -709,12 +718,13 @@ def screenshot_name(request):
 
 @pytest.fixture
 def web(browser, daemon, request):
-    """Factory: web(d, name, role, query="", record_pairs=False) -> an open WebPage.
+    """Factory: web(d, name, role, query="", record_pairs=False, viewport=None) -> an open
+    WebPage (viewport: {"width", "height"} in CSS pixels, else the driver's default).
     At teardown (before the daemon stops) each page is photographed, then closed."""
     made = []
 
-    def make(d, name, role, query="", record_pairs=False):
-        w = WebPage(browser, d, name, query=query, record_pairs=record_pairs, role=role)
+    def make(d, name, role, query="", record_pairs=False, viewport=None):
+        w = WebPage(browser, d, name, query=query, record_pairs=record_pairs, role=role, viewport=viewport)
         made.append(w)
         return w.open()
 

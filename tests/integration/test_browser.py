@@ -23,7 +23,7 @@ import math
 import os
 
 from helpers import srcdir, wait_for
-from realprogs import PRIVATE_ADDR
+from realprogs import ONLINE, PRIVATE_ADDR, STATE
 from realprogs import TRANSFERS as TRANSFERS_FN
 from realprogs import browser, coturn, private_net, sha256_file, web  # noqa: F401 (fixtures)
 
@@ -308,3 +308,255 @@ def test_peer_to_peer_through_coturn(web, daemon, coturn, tmp_path):
     for name, username in minted.items():
         assert (username, True) in allocs, "coturn shows no allocation for %s (%s): %r\n%s" % (
             name, username, allocs, turn.log_tail())
+
+
+# ---------------------------------------------------------------- a phone-width screen
+
+PHONE = {"width": 390, "height": 844}
+MIN_TOUCH_PX = 40  # the least height of a button a finger has to hit
+
+# Problems with what a person on a phone sees, as text, for the elements
+# a.testids (each must be there and visible) and for every button in
+# <main> (each at least a.minTouch px tall): the page scrolls sideways;
+# an element is hidden, empty, outside the screen's width, or covered
+# by something else where a finger would touch it.
+LAYOUT_PROBLEMS = """(a) => {
+	const out = [];
+	const vw = window.innerWidth;
+	const doc = document.documentElement;
+	window.scrollTo(0, 0);
+	// where an element is on the page, whatever the scroll
+	const box = (e) => {
+		const r = e.getBoundingClientRect();
+		return { left: r.left + window.scrollX, right: r.right + window.scrollX, width: r.width, height: r.height };
+	};
+	const label = (e) => (e.dataset.testid || e.id || e.tagName.toLowerCase()) +
+		(e.textContent.trim() ? ' "' + e.textContent.trim().slice(0, 30) + '"' : '');
+	if (doc.scrollWidth > vw) {
+		const wide = [...document.body.querySelectorAll('*')].filter((e) => {
+			const r = box(e);
+			return r.width > 0 && r.right > vw + 0.5;
+		});
+		// the innermost ones: what pushes the page wider
+		const inner = wide.filter((e) => !wide.some((o) => o !== e && e.contains(o)));
+		out.push('the page scrolls sideways: scrollWidth ' + doc.scrollWidth + ' > innerWidth ' + vw +
+			'; wider than the screen: ' + inner.slice(0, 6).map((e) =>
+				label(e) + ' [' + Math.round(box(e).left) + ', ' + Math.round(box(e).right) + ']').join(', '));
+	}
+	const checked = new Map(); // element -> its box, or null when not visible
+	const seen = (e, what) => {
+		if (checked.has(e))
+			return checked.get(e);
+		checked.set(e, null);
+		const cs = getComputedStyle(e);
+		const b = box(e);
+		if (cs.display === 'none' || cs.visibility !== 'visible' || b.width < 1 || b.height < 1) {
+			out.push(what + ' is not visible (' + b.width + 'x' + b.height + ', display ' + cs.display + ')');
+			return null;
+		}
+		if (b.left < -0.5 || b.right > vw + 0.5)
+			out.push(what + ' reaches past the screen: [' + Math.round(b.left) + ', ' + Math.round(b.right) + '] of ' + vw);
+		e.scrollIntoView({ block: 'center', inline: 'nearest' });
+		const r = e.getBoundingClientRect();
+		const x = Math.min(Math.max(r.left + r.width / 2, 0), vw - 1);
+		const y = Math.min(Math.max(r.top + r.height / 2, 0), window.innerHeight - 1);
+		const hit = document.elementFromPoint(x, y);
+		if (!hit || !(e === hit || e.contains(hit)))
+			out.push(what + ' is covered at its middle by ' + (hit ? label(hit) : 'nothing'));
+		window.scrollTo(0, 0);
+		checked.set(e, b);
+		return b;
+	};
+	for (const id of a.testids) {
+		const e = document.querySelector('[data-testid="' + id + '"]');
+		if (!e)
+			out.push(id + ' is missing');
+		else
+			seen(e, id);
+	}
+	const targets = [...document.querySelectorAll('main button, main a.button, main input[type="file"]')]
+		.filter((e) => !e.closest('[hidden]') && getComputedStyle(e).display !== 'none');
+	for (const e of targets) {
+		const b = seen(e, label(e));
+		if (b && b.height < a.minTouch - 0.01)
+			out.push(label(e) + ' is ' + Math.round(b.height * 10) / 10 + ' px tall, under ' + a.minTouch + ' px');
+	}
+	return out;
+}"""
+
+
+def layout_problems(w, testids, when, problems):
+    """Adds w's layout problems to problems ({problem: [(page, when first
+    seen)]}): each is reported once, however often it is seen."""
+    for p in w.p.evaluate(LAYOUT_PROBLEMS, {"testids": list(testids), "minTouch": MIN_TOUCH_PX}):
+        seen = problems.setdefault(p, [])
+        if w.name not in [n for n, _ in seen]:
+            seen.append((w.name, when))
+
+
+def test_phone_width(web, daemon, tmp_path):
+    """Two people on 390x844 screens: nothing scrolls sideways, the name
+    field, the people list, the file input, the Send button and the
+    transfers are on the screen and not covered, every button is at
+    least MIN_TOUCH_PX tall, and files go through (one with an
+    ordinary name, one with a long name that has nowhere to wrap).
+    Layout problems are gathered and reported together at the end, after
+    the transfers, so one does not hide the others."""
+    d = daemon(config=page_config())
+    alice = web(d, "alice", "sender", viewport=PHONE)
+    bob = web(d, "bob", "receiver", viewport=PHONE)
+    for w in (alice, bob):
+        assert w.p.evaluate("() => [innerWidth, innerHeight]") == [PHONE["width"], PHONE["height"]]
+    alice.register()
+    bob.register()
+    alice.wait_sees("bob")
+    bob.wait_sees("alice")
+    problems = {}
+    for w in (alice, bob):
+        layout_problems(w, ["name-input", "connect-button", "user-list", "user", "file-input", "send-button"],
+                        "after registering", problems)
+    files = [text_file(tmp_path, "notes for bob.txt"),
+             text_file(tmp_path, "Holiday_photos_2024_from_the_phone_of_alice_IMG20240817_153012345.txt")]
+    alice.send("bob", files)
+    offers = [bob.wait_transfer("receive", os.path.basename(f), ["offered"]) for f in files]
+    layout_problems(bob, ["transfer-list", "transfer", "accept-button", "decline-button"], "with two offers shown",
+                    problems)
+    for offer in offers:
+        bob.click_in(offer, "accept-button")
+    for f, offer in zip(files, offers):
+        name = os.path.basename(f)
+        got = bob.wait_transfer("receive", name, ["done", "failed", "cancelled"], tid=offer["id"])
+        assert got["status"] == "done" and got["sha256ok"] is True, got
+        sent = alice.wait_transfer("send", name, ["done", "failed", "cancelled"], tid=offer["id"])
+        assert sent["status"] == "done", sent
+        saved = bob.save(got)
+        assert saved["suggested"] == name and sha256_file(saved["path"]) == sha256_file(f), saved
+    layout_problems(alice, ["transfer-list", "transfer"], "after sending", problems)
+    layout_problems(bob, ["transfer-list", "transfer", "download-link"], "after receiving", problems)
+    assert not problems, "%d problems at %dx%d:\n  %s" % (len(problems), PHONE["width"], PHONE["height"], "\n  ".join(
+        "%s (%s)" % (p, "; ".join("%s, %s" % x for x in where)) for p, where in problems.items()))
+
+
+# ---------------------------------------------------------------- the keyboard alone
+
+# The focused element as {id: a short name, testid, name (data-name),
+# tag, visible: whether its focus shows (an outline or a box-shadow),
+# style, onScreen}. BODY when nothing has the focus.
+FOCUSED = """() => {
+	const e = document.activeElement;
+	if (!e || e === document.body || e === document.documentElement)
+		return { id: 'BODY', testid: null, name: null, tag: 'BODY', visible: false, onScreen: false, style: '' };
+	const cs = getComputedStyle(e);
+	const outline = cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0;
+	const shadow = cs.boxShadow && cs.boxShadow !== 'none';
+	const r = e.getBoundingClientRect();
+	const testid = e.dataset.testid || null;
+	return {
+		id: (testid || e.id || e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')) +
+			(e.dataset.name ? '=' + e.dataset.name : ''),
+		testid, name: e.dataset.name || null, tag: e.tagName,
+		visible: !!(outline || shadow),
+		style: 'outline ' + cs.outlineStyle + ' ' + cs.outlineWidth + ' ' + cs.outlineColor + ', box-shadow ' + cs.boxShadow,
+		onScreen: r.width > 0 && r.height > 0 && r.right > 0 && r.bottom > 0 &&
+			r.left < window.innerWidth && r.top < window.innerHeight,
+	};
+}"""
+
+
+def focused(w):
+    return w.p.evaluate(FOCUSED)
+
+
+def assert_focus_shows(w, f):
+    assert f["visible"], "%s: the focus on %s does not show: %s" % (w.name, f["id"], f["style"])
+    assert f["onScreen"], "%s: %s has the focus but is not on the screen" % (w.name, f["id"])
+
+
+def tab_to(w, want, most=20):
+    """Presses Tab until want(focused element) holds; checks on the way
+    that every element the focus reaches shows it. Returns the path."""
+    path = []
+    for _ in range(most):
+        w.p.key("Tab")
+        f = focused(w)
+        path.append(f["id"])
+        if f["tag"] != "BODY":  # past the last element, before the first
+            assert_focus_shows(w, f)
+        if want(f):
+            return path
+    raise AssertionError("%s: %d Tabs did not reach it; the focus went %s" % (w.name, most, " -> ".join(path)))
+
+
+def register_by_keyboard(w):
+    """Types the name into the name field (where the page puts the focus;
+    Tab reaches it otherwise) and presses Enter."""
+    if focused(w)["testid"] != "name-input":
+        tab_to(w, lambda f: f["testid"] == "name-input")
+    assert_focus_shows(w, focused(w))
+    w.p.type(w.name)
+    w.p.key("Enter")
+    return w.p.wait_for(ONLINE, w.name, timeout=15, describe=STATE, what="%s online" % w.name)
+
+
+def test_keyboard_only(web, daemon, tmp_path):
+    """Without a mouse click: Tab goes round the whole page with the
+    focus showing on everything it reaches; alice types her name and
+    presses Enter, tabs to bob and picks him with Space, tabs to Send and
+    presses Enter; bob tabs to Accept and presses Enter, then saves the
+    file with Enter on the link, which keeps the focus."""
+    d = daemon(config=page_config())
+    alice = web(d, "alice", "sender")
+    bob = web(d, "bob", "receiver")
+    # the page starts with the focus on the name field
+    start = focused(alice)
+    assert start["testid"] == "name-input", start
+    assert_focus_shows(alice, start)
+    # once round the page, back to the name field
+    path = tab_to(alice, lambda f: f["testid"] == "name-input", most=15)
+    for want in ("a.skip", "connect-button", "file-input", "clear-button"):
+        assert want in path, "Tab never reached %s: %s" % (want, " -> ".join(path))
+
+    register_by_keyboard(bob)
+    register_by_keyboard(alice)
+    alice.wait_sees("bob")
+    bob.wait_sees("alice")
+    tab_to(alice, lambda f: f["testid"] == "user" and f["name"] == "bob")
+    alice.p.key(" ")
+    alice.p.wait_for("() => window.rtft.state().selected === 'bob'", what="bob chosen with Space")
+    assert alice.p.count('[data-testid="user"][data-name="bob"][aria-pressed="true"]') == 1
+    # A file picker is the operating system's dialog, which a headless
+    # browser does not open: the file is set on the input directly (no
+    # click, and the focus stays where it is).
+    f = text_file(tmp_path, "typed without a mouse.txt")
+    alice.p.set_input_files('[data-testid="file-input"]', [f])
+    alice.p.wait_for("() => !document.querySelector('[data-testid=\"send-button\"]').disabled",
+                     what="the Send button enabled")
+    assert focused(alice)["name"] == "bob", focused(alice)
+    tab_to(alice, lambda f: f["testid"] == "send-button", most=3)
+    alice.p.key("Enter")
+    alice.p.wait_for("""() => window.rtft.state().transfers.length > 0 &&
+        document.activeElement !== document.querySelector('[data-testid="send-button"]')""",
+                     what="the transfer started, Send disabled")
+    after_send = focused(alice)  # checked at the end, so that the transfer is checked whatever it is
+
+    offer = bob.wait_transfer("receive", "typed without a mouse.txt", ["offered"])
+    tab_to(bob, lambda f: f["testid"] == "accept-button")
+    bob.p.key("Enter")
+    got = bob.wait_transfer("receive", "typed without a mouse.txt", ["done", "failed", "cancelled"], tid=offer["id"])
+    assert got["status"] == "done" and got["sha256ok"] is True, got
+    sent = alice.wait_transfer("send", "typed without a mouse.txt", ["done", "failed", "cancelled"], tid=offer["id"])
+    assert sent["status"] == "done", sent
+    # the focus follows the transfer's buttons (Accept, Cancel) to its Save link
+    bob.p.wait_for("() => document.activeElement.dataset.testid === 'download-link'", timeout=5, describe=FOCUSED,
+                   what="the focus on the Save link after Accept")
+    assert_focus_shows(bob, focused(bob))
+    bob.p.key("Enter")
+    saved = bob.p.wait_downloads(1)[0]
+    assert saved["suggested"] == "typed without a mouse.txt", saved
+    assert sha256_file(saved["path"]) == sha256_file(f)
+    # Send disables itself once the files are on their way; the focus
+    # must not be dropped to the page's <body> with it, where it shows
+    # nowhere (the next Tab would go on from Send, but nothing shows that)
+    assert after_send["tag"] != "BODY", \
+        "after Enter on Send the focus is lost: the Send button disabled itself and nothing has the focus"
+    assert_focus_shows(alice, after_send)
