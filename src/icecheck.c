@@ -131,6 +131,10 @@ static void plan_build(const struct config *cfg, struct plan *p)
 		const struct ice_server *s = &ic->servers[i];
 		const char *url = ice_server_label(s);
 		bool dup = false;
+		/* with ice_transport_policy=relay browsers use TURN only: a STUN
+		 * server answering would not make the service any better */
+		if (ic->relay_only && (s->scheme == ICE_STUN || s->scheme == ICE_STUNS))
+			continue;
 		/* two entries that differ only in credentials are one server
 		 * and would be one label set in /metrics */
 		for (int j = 0; j < p->n && !dup; j++)

@@ -227,6 +227,20 @@ def test_one_answering_server_is_enough(daemon, coturn):
     assert doc["checks"]["ice"]["status"] == "ok" and doc["checks"]["ice"]["answering"] == 1, doc
 
 
+def test_relay_policy_counts_turn_servers_only(daemon, coturn):
+    stun = "stun:127.0.0.1:%d" % coturn.port          # answers, but unused
+    turn = "turn:127.0.0.1:%d?transport=tcp" % free_port()  # nobody there
+    cfg = ice(stun=stun, turn=turn)
+    cfg["ice_transport_policy"] = "relay"
+    d = daemon(config=cfg)
+    wait_for(lambda: (checks(d, turn, "error") or 0) >= 1, 10, "the TURN check to fail")
+    s = parse(scrape(d))
+    assert value(s, "rtftd_ice_server_up", url=stun) is None, "a STUN server is not checked under relay"
+    status, doc = readyz(d)
+    assert status == 200 and doc["status"] == "degraded", doc
+    assert doc["checks"]["ice"]["servers"] == 1, doc
+
+
 def garbage(data, n):
     """Answers that are not a Binding response to the request, in turn."""
     tid = data[8:20]
