@@ -662,30 +662,18 @@ int presence_set_caps(const char *name, int slot, uint32_t gen, uint64_t conn_id
 	return rc;
 }
 
-int presence_caps(const char *name, uint32_t *caps)
-{
-	struct key key;
-	int rc = RT_ERR;
-
-	*caps = 0;
-	if (key_make(&key, name) != RT_OK)
-		return RT_ERR;
-	if (lock_table() != RT_OK)
-		return RT_ERR;
-	size_t b = find_locked(&key.k, key.hash);
-	if (b != NO_BUCKET) {
-		*caps = tab.meta[tab.buckets[b].idx1 - 1].caps;
-		rc = RT_OK;
-	}
-	unlock_table();
-	return rc;
-}
-
 int presence_lookup(const char *name, int *slot, uint32_t *gen, uint64_t *conn_id)
 {
+	return presence_lookup_caps(name, slot, gen, conn_id, NULL);
+}
+
+int presence_lookup_caps(const char *name, int *slot, uint32_t *gen, uint64_t *conn_id, uint32_t *caps)
+{
 	struct key key;
 	int rc = RT_ERR;
 
+	if (caps)
+		*caps = 0;
 	if (key_make(&key, name) != RT_OK)
 		return RT_ERR;
 	if (lock_table() != RT_OK)
@@ -699,6 +687,8 @@ int presence_lookup(const char *name, int *slot, uint32_t *gen, uint64_t *conn_i
 			*gen = m.gen;
 		if (conn_id)
 			*conn_id = m.conn_id;
+		if (caps)
+			*caps = m.caps;
 		rc = RT_OK;
 	}
 	unlock_table();

@@ -97,19 +97,21 @@ int presence_release_slot(int slot);
  * may be NULL), or RT_ERR if the name is not held (or bad argument).
  */
 int presence_lookup(const char *name, int *slot, uint32_t *gen, uint64_t *conn_id) RT_MUSTCHECK;
+/* The same, with the holder's capabilities (PRESENCE_CAP_*, below) in
+ * *caps (may be NULL; 0 when the name is not held), in the same lock hold. */
+int presence_lookup_caps(const char *name, int *slot, uint32_t *gen, uint64_t *conn_id, uint32_t *caps) RT_MUSTCHECK;
 
 /*
  * Capabilities of a holder's client (bits of PRESENCE_CAP_*), so that any
  * worker can tell a new client from an old one (PEER_INFO). A claim starts
- * with none. presence_set_caps: worker, for a name held by exactly (slot,
- * gen, conn_id); RT_OK, or RT_ERR when not held so (nothing changes; the
- * version never moves). presence_caps: any process; RT_OK and *caps, or
- * RT_ERR and *caps = 0 when the name is not held.
+ * with none unless presence_claim_caps() gives them. presence_set_caps:
+ * worker, for a name held by exactly (slot, gen, conn_id); RT_OK, or RT_ERR
+ * when not held so (nothing changes; the version never moves). Read them
+ * with presence_lookup_caps().
  */
 #define PRESENCE_CAP_BINARY 0x1u /* binary relay chunks */
 #define PRESENCE_CAP_TRANSFER 0x2u /* TRANSFER messages, version 1 */
 int presence_set_caps(const char *name, int slot, uint32_t gen, uint64_t conn_id, uint32_t caps);
-int presence_caps(const char *name, uint32_t *caps);
 
 /*
  * Any process, without the lock (one atomic load). Moves on every change to

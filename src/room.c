@@ -534,7 +534,7 @@ static void on_peer_info(struct user *u, const struct proto_msg *m)
 {
 	uint32_t caps = 0;
 	bool online = !m->user_too_long && strlen(m->user) == m->user_len && !name_problem(m->user) &&
-		      presence_caps(m->user, &caps) == RT_OK;
+		      presence_lookup_caps(m->user, NULL, NULL, NULL, &caps) == RT_OK;
 	char out[512];
 	size_t n = proto_format_peer_info(out, sizeof out, m->user, online, (caps & PRESENCE_CAP_TRANSFER) ? 1 : 0,
 					  (caps & PRESENCE_CAP_BINARY) != 0);
@@ -566,21 +566,15 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 	int slot;
 	uint32_t gen;
 	uint64_t conn;
-	if (presence_lookup(m->recipient, &slot, &gen, &conn) != RT_OK) {
+	uint32_t caps;
+	if (presence_lookup_caps(m->recipient, &slot, &gen, &conn, &caps) != RT_OK) {
 		tell_not_online(u, m->recipient);
 		return;
 	}
-	if (m->type == PROTO_TRANSFER) {
+	if (m->type == PROTO_TRANSFER && !(caps & PRESENCE_CAP_TRANSFER)) {
 		/* new clients only: an old one would not know the message */
-		uint32_t caps;
-		if (presence_caps(m->recipient, &caps) != RT_OK) {
-			tell_not_online(u, m->recipient);
-			return;
-		}
-		if (!(caps & PRESENCE_CAP_TRANSFER)) {
-			tell_no_transfer(u, m->recipient);
-			return;
-		}
+		tell_no_transfer(u, m->recipient);
+		return;
 	}
 	struct proto_slice sl[PROTO_RELAY_SLICES];
 	size_t ns = proto_relay_slices(buf, m, u->name, sl);

@@ -764,10 +764,47 @@ static void test_timing(void)
 	       (long long)lookup_call);
 }
 
+/* Capabilities travel with the name: set at the claim, kept by a re-claim
+ * that gives them again, moved with a rename, read with the holder, and
+ * kept in place when another entry moves into a hole. */
+static void test_caps(void)
+{
+	uint32_t caps = 99;
+	int slot = -1;
+	fresh(64);
+	is_int(presence_claim_caps("newc", 1, 1, 10, NULL, PRESENCE_CAP_TRANSFER), RT_OK, "claim with caps");
+	is_int(presence_claim("oldc", 1, 1, 11, NULL), RT_OK, "plain claim");
+	ok(presence_lookup_caps("newc", &slot, NULL, NULL, &caps) == RT_OK && slot == 1 &&
+		   caps == PRESENCE_CAP_TRANSFER,
+	   "caps read with the holder");
+	ok(presence_lookup_caps("oldc", NULL, NULL, NULL, &caps) == RT_OK && caps == 0, "a plain claim has none");
+	caps = 99;
+	ok(presence_lookup_caps("nobody", NULL, NULL, NULL, &caps) == RT_ERR && caps == 0, "free name: none");
+	is_int(presence_set_caps("oldc", 1, 1, 12, PRESENCE_CAP_BINARY), RT_ERR, "set by another connection refused");
+	is_int(presence_set_caps("oldc", 1, 1, 11, PRESENCE_CAP_BINARY), RT_OK, "set by the holder");
+	ok(presence_lookup_caps("oldc", NULL, NULL, NULL, &caps) == RT_OK && caps == PRESENCE_CAP_BINARY, "set");
+	is_int(presence_claim_caps("newc", 1, 1, 10, NULL, 0), RT_OK, "re-claim giving none");
+	ok(presence_lookup_caps("newc", NULL, NULL, NULL, &caps) == RT_OK && caps == 0, "re-claim replaced them");
+	is_int(presence_claim_caps("renamed", 1, 1, 11, "oldc", PRESENCE_CAP_BINARY | PRESENCE_CAP_TRANSFER), RT_OK,
+	       "rename with caps");
+	ok(presence_lookup_caps("renamed", NULL, NULL, NULL, &caps) == RT_OK &&
+		   caps == (PRESENCE_CAP_BINARY | PRESENCE_CAP_TRANSFER),
+	   "the new name has them");
+	/* releasing the first entry moves the last one into its place */
+	is_int(presence_claim_caps("last", 2, 1, 20, NULL, PRESENCE_CAP_TRANSFER), RT_OK, "a third name");
+	is_int(presence_release("newc", 1, 1, 10), RT_OK, "release the first");
+	ok(presence_lookup_caps("last", &slot, NULL, NULL, &caps) == RT_OK && slot == 2 &&
+		   caps == PRESENCE_CAP_TRANSFER,
+	   "a moved entry keeps its caps");
+	struct rt_err err;
+	ok(presence_check(&err) == RT_OK, "table consistent");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_basics();
+	test_caps();
 	test_model();
 	test_sort();
 	test_race();
