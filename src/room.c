@@ -184,24 +184,27 @@ static uint32_t caps_of(const struct user *u);
 static void send_ice(struct user *u);
 static bool ice_take(struct user *u, bool explicit);
 
+/* The sender hears why a message to name went nowhere: "<name><what>",
+ * once per recipient and reason every NOTICE_EVERY_MS. */
+static void tell(struct user *u, const char *name, enum stats_error why, const char *what)
+{
+	if (!notice_due(u, name, why))
+		return;
+	char msg[PROTO_NAME_MAX + 128]; /* the ERROR builder escapes it */
+	snprintf(msg, sizeof msg, "%s%s", name, what);
+	send_error_about(u, why, msg, name);
+}
+
 static void tell_not_online(struct user *u, const char *name)
 {
 	xfer_fail_to(u, name, "recipient not online");
-	if (!notice_due(u, name, ERR_NOT_ONLINE))
-		return;
-	char msg[PROTO_NAME_MAX + 32]; /* the ERROR builder escapes it */
-	snprintf(msg, sizeof msg, "%s is not online", name);
-	send_error_about(u, ERR_NOT_ONLINE, msg, name);
+	tell(u, name, ERR_NOT_ONLINE, " is not online");
 }
 
 static void tell_slow(struct user *u, const char *name)
 {
-	if (!notice_due(u, name, ERR_SLOW_RECIPIENT))
-		return;
-	char msg[PRESENCE_NAME_MAX + 96];
-	snprintf(msg, sizeof msg, "%s is not keeping up: a message to them was not delivered, send it again later",
-		 name);
-	send_error_about(u, ERR_SLOW_RECIPIENT, msg, name);
+	tell(u, name, ERR_SLOW_RECIPIENT,
+	     " is not keeping up: a message to them was not delivered, send it again later");
 }
 
 /* ---- transfer records ---- */
@@ -544,11 +547,7 @@ static void on_peer_info(struct user *u, const struct proto_msg *m)
 
 static void tell_no_transfer(struct user *u, const char *name)
 {
-	if (!notice_due(u, name, ERR_NO_TRANSFER))
-		return;
-	char msg[PRESENCE_NAME_MAX + 64];
-	snprintf(msg, sizeof msg, "%s does not understand TRANSFER messages", name);
-	send_error_about(u, ERR_NO_TRANSFER, msg, name);
+	tell(u, name, ERR_NO_TRANSFER, " does not understand TRANSFER messages");
 }
 
 /* ---- relaying ---- */
@@ -748,11 +747,7 @@ static void on_text(struct ws_conn *c, const char *msg, size_t len)
 
 static void tell_no_binary(struct user *u, const char *name)
 {
-	if (!notice_due(u, name, ERR_NO_BINARY))
-		return;
-	char msg[PRESENCE_NAME_MAX + 96];
-	snprintf(msg, sizeof msg, "%s does not accept binary relay: send the file as FILE_CHUNK messages", name);
-	send_error_about(u, ERR_NO_BINARY, msg, name);
+	tell(u, name, ERR_NO_BINARY, " does not accept binary relay: send the file as FILE_CHUNK messages");
 }
 
 /* The binary relay extension: the header is rewritten with the sender's
