@@ -59,20 +59,45 @@ void ice_redact_entry(const char *entry, char *out, size_t cap)
 	snprintf(out, cap, "%s", entry);
 }
 
+/* Calls fn(item, arg) for each item of a comma-separated list, white
+ * space trimmed, empty items skipped; stops at the first that does not
+ * return RT_OK and returns that. The working copy is wiped before it is
+ * freed: a list may hold passwords or secrets. */
+static int each_item(const char *list, int (*fn)(char *item, void *arg), void *arg)
+{
+	char *copy = xstrdup(list ? list : "");
+	size_t len = strlen(copy);
+	char *save = NULL;
+	int rc = RT_OK;
+	for (char *tok = strtok_r(copy, ",", &save); tok && rc == RT_OK; tok = strtok_r(NULL, ",", &save)) {
+		char *item = str_trim(tok);
+		if (*item)
+			rc = fn(item, arg);
+	}
+	memset(copy, 0, len);
+	free(copy);
+	return rc;
+}
+
+static bool is_turn(const struct ice_server *s)
+{
+	return s->scheme == ICE_TURN || s->scheme == ICE_TURNS;
+}
+
+static int redact_one(char *item, void *arg)
+{
+	struct strbuf *b = arg;
+	char one[512];
+	ice_redact_entry(item, one, sizeof one);
+	strbuf_printf(b, "%s%s", b->len ? "," : "", one);
+	return RT_OK;
+}
+
 char *ice_redact_list(const char *list)
 {
 	struct strbuf b;
 	strbuf_init(&b);
-	char *copy = xstrdup(list ? list : "");
-	char *save = NULL;
-	bool first = true;
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char one[512];
-		ice_redact_entry(str_trim(tok), one, sizeof one);
-		strbuf_printf(&b, "%s%s", first ? "" : ",", one);
-		first = false;
-	}
-	free(copy);
+	(void)each_item(list, redact_one, &b);
 	return strbuf_take(&b);
 }
 
@@ -93,8 +118,8 @@ static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt
 	for (int i = 0; i < 4; i++)
 		if (strlen(scheme_names[i]) == sl && strncasecmp(raw, scheme_names[i], sl) == 0)
 			scheme = i;
-	bool is_turn = scheme == ICE_TURN || scheme == ICE_TURNS;
-	if (scheme < 0 || is_turn != turn) {
+	bool turn_scheme = scheme == ICE_TURN || scheme == ICE_TURNS;
+	if (scheme < 0 || turn_scheme != turn) {
 		rt_err_set(err, "\"%s\": expected a URL starting with %s", entry, turn ? "turn: or turns:" : "stun: or stuns:");
 		return RT_ERR;
 	}
@@ -233,32 +258,50 @@ static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt
 	return RT_OK;
 }
 
+struct server_parse {
+	struct ice_config *ic;
+	bool turn;
+	struct rt_err *err;
+};
+
+static int server_one(char *item, void *arg)
+{
+	struct server_parse *sp = arg;
+	if (sp->ic->nservers >= ICE_MAX_SERVERS) {
+		rt_err_set(sp->err, "more than %d STUN and TURN servers", ICE_MAX_SERVERS);
+		return RT_ERR;
+	}
+	if (parse_one(&sp->ic->servers[sp->ic->nservers], item, sp->turn, sp->err) != RT_OK)
+		return RT_ERR;
+	sp->ic->nservers++;
+	return RT_OK;
+}
+
 int ice_parse_servers(struct ice_config *ic, const char *list, bool turn, struct rt_err *err)
 {
 	int n0 = ic->nservers;
-	char *copy = xstrdup(list ? list : "");
-	char *save = NULL;
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *e = str_trim(tok);
-		if (!*e)
-			continue;
-		if (ic->nservers >= ICE_MAX_SERVERS) {
-			rt_err_set(err, "more than %d STUN and TURN servers", ICE_MAX_SERVERS);
-			goto fail;
-		}
-		struct rt_err one;
-		if (parse_one(&ic->servers[ic->nservers], e, turn, &one) != RT_OK) {
-			rt_err_set(err, "%s", one.msg);
-			goto fail;
-		}
-		ic->nservers++;
+	struct server_parse sp = { ic, turn, err };
+	if (each_item(list, server_one, &sp) != RT_OK) {
+		ic->nservers = n0;
+		return RT_ERR;
 	}
-	free(copy);
 	return RT_OK;
-fail:
-	ic->nservers = n0;
-	free(copy);
-	return RT_ERR;
+}
+
+struct secret_add {
+	struct ice_config *ic;
+	struct rt_err *err;
+};
+
+static int secret_one(char *item, void *arg)
+{
+	struct secret_add *sa = arg;
+	if (sa->ic->nsecrets >= ICE_MAX_SECRETS) {
+		rt_err_set(sa->err, "turn_secret: more than %d secrets", ICE_MAX_SECRETS);
+		return RT_ERR;
+	}
+	sa->ic->secrets[sa->ic->nsecrets++] = xstrdup(item);
+	return RT_OK;
 }
 
 int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, const char *policy,
@@ -284,24 +327,17 @@ int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, c
 		rt_err_set(err, "ice_transport_policy: \"%s\": expected all or relay", policy);
 		return RT_ERR;
 	}
-	char *copy = xstrdup(secrets ? secrets : "");
-	char *save = NULL;
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *s = str_trim(tok);
-		if (!*s)
-			continue;
-		if (ic->nsecrets >= ICE_MAX_SECRETS) {
-			rt_err_set(err, "turn_secret: more than %d secrets", ICE_MAX_SECRETS);
-			goto fail;
-		}
-		ic->secrets[ic->nsecrets++] = xstrdup(s);
+	struct secret_add sa = { ic, err };
+	if (each_item(secrets, secret_one, &sa) != RT_OK) {
+		ice_config_fini(ic);
+		return RT_ERR;
 	}
-	memset(copy, 0, strlen(secrets ? secrets : ""));
-	free(copy);
+	bool any_turn = false;
 	for (int i = 0; i < ic->nservers; i++) {
 		const struct ice_server *s = &ic->servers[i];
-		if (s->scheme != ICE_TURN && s->scheme != ICE_TURNS)
+		if (!is_turn(s))
 			continue;
+		any_turn = true;
 		if (!s->user[0] && ic->nsecrets == 0) {
 			rt_err_set(err, "turn_servers: \"%s\" has no user:password@ and turn_secret is empty: "
 					"give one or the other",
@@ -310,23 +346,12 @@ int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, c
 			return RT_ERR;
 		}
 	}
-	if (ic->relay_only) {
-		bool relay = false;
-		for (int i = 0; i < ic->nservers; i++)
-			if (ic->servers[i].scheme == ICE_TURN || ic->servers[i].scheme == ICE_TURNS)
-				relay = true;
-		if (!relay) {
-			rt_err_set(err, "ice_transport_policy: \"relay\" needs at least one entry in turn_servers");
-			ice_config_fini(ic);
-			return RT_ERR;
-		}
+	if (ic->relay_only && !any_turn) {
+		rt_err_set(err, "ice_transport_policy: \"relay\" needs at least one entry in turn_servers");
+		ice_config_fini(ic);
+		return RT_ERR;
 	}
 	return RT_OK;
-fail:
-	memset(copy, 0, strlen(secrets ? secrets : ""));
-	free(copy);
-	ice_config_fini(ic);
-	return RT_ERR;
 }
 
 void ice_config_fini(struct ice_config *ic)
@@ -344,7 +369,7 @@ bool ice_mints(const struct ice_config *ic)
 	if (ic->nsecrets == 0)
 		return false;
 	for (int i = 0; i < ic->nservers; i++)
-		if ((ic->servers[i].scheme == ICE_TURN || ic->servers[i].scheme == ICE_TURNS) && !ic->servers[i].user[0])
+		if (is_turn(&ic->servers[i]) && !ic->servers[i].user[0])
 			return true;
 	return false;
 }
@@ -370,6 +395,18 @@ static void add_str(struct strbuf *b, const char *key, const char *val, bool com
 	strbuf_printf(b, "%s\"%s\":\"%s\"", comma ? "," : "", key, val);
 }
 
+/* "url","url",... of the STUN servers (minted false) or of the TURN
+ * servers that take minted credentials. */
+static void put_urls(struct strbuf *b, const struct ice_config *ic, bool minted)
+{
+	int n = 0;
+	for (int i = 0; i < ic->nservers; i++) {
+		const struct ice_server *s = &ic->servers[i];
+		if (minted ? is_turn(s) && !s->user[0] : !is_turn(s))
+			strbuf_printf(b, "%s\"%s\"", n++ ? "," : "", s->url);
+	}
+}
+
 char *ice_json(const struct ice_config *ic, const char *user, time_t now, bool type_field, time_t *expires_at)
 {
 	struct strbuf b;
@@ -382,37 +419,30 @@ char *ice_json(const struct ice_config *ic, const char *user, time_t now, bool t
 		snprintf(username, sizeof username, "%lld:%s", (long long)expiry, user);
 		ice_turn_password(ic->secrets[0], username, password);
 	}
-	int n = 0;
-	/* STUN servers in one entry; each TURN server with static credentials
-	 * in its own; all minted ones share one entry */
+	/* the STUN servers in one entry; each TURN server with static
+	 * credentials in its own; the minted ones share one entry */
+	int entries = 0;
 	bool any_stun = false;
 	for (int i = 0; i < ic->nservers; i++)
-		if (ic->servers[i].scheme == ICE_STUN || ic->servers[i].scheme == ICE_STUNS) {
-			strbuf_printf(&b, "%s%s", any_stun ? "," : (n++ ? ",{\"urls\":[" : "{\"urls\":["), "");
-			strbuf_printf(&b, "\"%s\"", ic->servers[i].url);
-			any_stun = true;
-		}
-	if (any_stun)
+		any_stun = any_stun || !is_turn(&ic->servers[i]);
+	if (any_stun) {
+		strbuf_printf(&b, "{\"urls\":[");
+		put_urls(&b, ic, false);
 		strbuf_printf(&b, "]}");
+		entries++;
+	}
 	for (int i = 0; i < ic->nservers; i++) {
 		const struct ice_server *s = &ic->servers[i];
-		if ((s->scheme == ICE_TURN || s->scheme == ICE_TURNS) && s->user[0]) {
-			strbuf_printf(&b, "%s{\"urls\":[\"%s\"]", n++ ? "," : "", s->url);
+		if (is_turn(s) && s->user[0]) {
+			strbuf_printf(&b, "%s{\"urls\":[\"%s\"]", entries++ ? "," : "", s->url);
 			add_str(&b, "username", s->user, true);
 			add_str(&b, "credential", s->pass, true);
 			strbuf_printf(&b, "}");
 		}
 	}
 	if (mint) {
-		strbuf_printf(&b, "%s{\"urls\":[", n++ ? "," : "");
-		bool first = true;
-		for (int i = 0; i < ic->nservers; i++) {
-			const struct ice_server *s = &ic->servers[i];
-			if ((s->scheme == ICE_TURN || s->scheme == ICE_TURNS) && !s->user[0]) {
-				strbuf_printf(&b, "%s\"%s\"", first ? "" : ",", s->url);
-				first = false;
-			}
-		}
+		strbuf_printf(&b, "%s{\"urls\":[", entries++ ? "," : "");
+		put_urls(&b, ic, true);
 		strbuf_printf(&b, "]");
 		add_str(&b, "username", username, true);
 		add_str(&b, "credential", password, true);
@@ -423,14 +453,7 @@ char *ice_json(const struct ice_config *ic, const char *user, time_t now, bool t
 		add_str(&b, "username", username, true);
 		add_str(&b, "password", password, true);
 		strbuf_printf(&b, ",\"ttl\":%d,\"uris\":[", ic->ttl_s);
-		bool first = true;
-		for (int i = 0; i < ic->nservers; i++) {
-			const struct ice_server *s = &ic->servers[i];
-			if ((s->scheme == ICE_TURN || s->scheme == ICE_TURNS) && !s->user[0]) {
-				strbuf_printf(&b, "%s\"%s\"", first ? "" : ",", s->url);
-				first = false;
-			}
-		}
+		put_urls(&b, ic, true);
 		strbuf_printf(&b, "],\"expiresAt\":%lld", (long long)expiry);
 	}
 	strbuf_printf(&b, ",\"p2pTimeoutMs\":%d}", ic->p2p_timeout_ms);
