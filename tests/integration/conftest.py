@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from helpers import (BAD_LOG_MARKERS, clean_env, free_port, pid_alive, proc_ppid, proc_title, rtftd_bin,
+from helpers import (BAD_LOG_MARKERS, clean_env, free_port, pid_alive, proc_ppid, proc_title, read_text, rtftd_bin,
                      wait_for, write_config)
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -279,21 +279,10 @@ class Daemon:
         return files
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log_path)
 
     def all_log_text(self):
-        out = []
-        for p in self.log_files():
-            try:
-                with open(p, "rb") as f:
-                    out.append(f.read().decode("utf-8", "replace"))
-            except FileNotFoundError:
-                pass
-        return "\n".join(out)
+        return "\n".join(read_text(p) for p in self.log_files())
 
     def log_tail(self, n=60):
         lines = self.all_log_text().splitlines()

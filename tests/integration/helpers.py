@@ -29,12 +29,34 @@ def srcdir():
         os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nobody listened on a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_port(kind=socket.SOCK_STREAM):
+    """A TCP (or, with SOCK_DGRAM, UDP) port on 127.0.0.1 that nobody had
+    bound a moment ago."""
+    s = socket.socket(socket.AF_INET, kind)
     try:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def read_text(path):
+    """A log file's text ("" while it does not exist), bad UTF-8 replaced."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def port_free(port, kind=socket.SOCK_STREAM):
+    """True when port on 127.0.0.1 can be bound now (TCP, or UDP)."""
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
     finally:
         s.close()
 

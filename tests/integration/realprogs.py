@@ -39,7 +39,7 @@ import time
 
 import pytest
 
-from helpers import free_port, srcdir, wait_for
+from helpers import free_port, port_free, read_text, srcdir, wait_for
 
 TURNSERVER = "/usr/bin/turnserver"
 UCLIENT = "/usr/bin/turnutils_uclient"
@@ -99,14 +99,7 @@ def turn_username(expiry, user):
 # ---------------------------------------------------------------- ports
 
 def udp_port_free(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+    return port_free(port, socket.SOCK_DGRAM)
 
 
 def free_tcp_udp_port():
@@ -200,11 +193,7 @@ class Coturn:
             self.log_file = None
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log_path)
 
     def log_tail(self, n=40):
         lines = self.log_text().splitlines()

@@ -6,7 +6,7 @@ import re
 import socket
 import time
 
-from helpers import free_port, run_rtftd, srcdir, write_config
+from helpers import free_port, port_free, run_rtftd, srcdir, write_config
 
 SECRET = "s3cr3t-" + "q" * 40  # a valid session_secret (>= 32 characters)
 DB_PASSWORD = "hunter2secret"
@@ -176,17 +176,6 @@ def test_missing_config_file(tmp_path):
     assert missing in err
 
 
-def port_is_free(port):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def test_daemon_with_bad_config_exits_at_once(daemon):
     d = daemon(config={"request_timeout_ms": 5}, start=False)
     t0 = time.monotonic()
@@ -201,7 +190,7 @@ def test_daemon_with_bad_config_exits_at_once(daemon):
     assert '"5"' in errors[0] and "100 to 3600000" in errors[0] and "rtftd.conf:" in errors[0], log
     # nothing was started: no database, no listener, no readiness
     assert not os.path.exists(os.path.join(d.dir, "rt.db")), "the database was opened before the config check"
-    assert port_is_free(d.port) and port_is_free(d.metrics_port)
+    assert port_free(d.port) and port_free(d.metrics_port)
     assert not any("READY=1" in m for m in d.notifications)
     assert not re.search(r"rtftd \S+ starting", log), log
 

@@ -26,13 +26,7 @@ SECRET = "throw-away-secret"
 
 
 def free_udp_port():
-    """A UDP port on 127.0.0.1 that nobody had bound a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    return free_port(socket.SOCK_DGRAM)
 
 
 def binding_request():
@@ -50,78 +44,72 @@ def coturn(tmp_path):
         c.stop()
 
 
-class UdpResponder:
-    """A UDP socket on 127.0.0.1 that records every datagram and answers
-    each with answer(datagram, n) (None: no answer)."""
+class Responder:
+    """A socket on 127.0.0.1 served by a thread: serve_one() handles what
+    one accept() or recvfrom() brought, until close()."""
+
+    def __init__(self, kind):
+        self.sock = socket.socket(socket.AF_INET, kind)
+        self.sock.bind(("127.0.0.1", 0))
+        if kind == socket.SOCK_STREAM:
+            self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.closed:
+            try:
+                self.serve_one()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def close(self):
+        self.closed = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+class UdpResponder(Responder):
+    """Records every datagram and answers each with answer(datagram, n)
+    (None: no answer)."""
 
     def __init__(self, answer):
         self.answer = answer
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
         self.received = []
-        self.closed = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(socket.SOCK_DGRAM)
 
-    def _run(self):
-        while not self.closed:
-            try:
-                data, peer = self.sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.received.append(data)
-            out = self.answer(data, len(self.received))
-            if out is not None:
-                self.sock.sendto(out, peer)
-
-    def close(self):
-        self.closed = True
-        self.thread.join(2)
-        self.sock.close()
+    def serve_one(self):
+        data, peer = self.sock.recvfrom(65536)
+        self.received.append(data)
+        out = self.answer(data, len(self.received))
+        if out is not None:
+            self.sock.sendto(out, peer)
 
 
-class TcpResponder:
-    """A TCP listener on 127.0.0.1 that reads a little of each connection,
-    writes answer bytes and closes."""
+class TcpResponder(Responder):
+    """Reads a little of each connection, writes answer bytes and closes."""
 
     def __init__(self, answer):
         self.answer = answer
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
         self.connections = 0
-        self.closed = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(socket.SOCK_STREAM)
 
-    def _run(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            try:
-                c.settimeout(1)
-                c.recv(64)
-                c.sendall(self.answer)
-            except OSError:
-                pass
-            finally:
-                c.close()
-
-    def close(self):
-        self.closed = True
-        self.thread.join(2)
-        self.sock.close()
+    def serve_one(self):
+        c, _ = self.sock.accept()
+        self.connections += 1
+        try:
+            c.settimeout(1)
+            c.recv(64)
+            c.sendall(self.answer)
+        except OSError:
+            pass
+        finally:
+            c.close()
 
 
 def ice(stun=None, turn=None, interval=200):
