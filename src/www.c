@@ -80,12 +80,19 @@ static void header(evhtp_request_t *req, const char *k, const char *v)
 	evhtp_headers_add_header(req->headers_out, evhtp_header_new(k, v, 0, 1));
 }
 
+/* A header whose name and value are constants: neither is copied (this
+ * runs for every reply, /healthz included). */
+static void const_header(evhtp_request_t *req, const char *k, const char *v)
+{
+	evhtp_headers_add_header(req->headers_out, evhtp_header_new(k, v, 0, 0));
+}
+
 void www_security_headers(evhtp_request_t *req, const struct config *cfg)
 {
-	header(req, "X-Content-Type-Options", "nosniff");
-	header(req, "Referrer-Policy", "no-referrer");
-	header(req, "Content-Security-Policy", CSP);
-	header(req, "X-Frame-Options", "DENY");
+	const_header(req, "X-Content-Type-Options", "nosniff");
+	const_header(req, "Referrer-Policy", "no-referrer");
+	const_header(req, "Content-Security-Policy", CSP);
+	const_header(req, "X-Frame-Options", "DENY");
 	if (cfg && str_has_prefix(cfg->external_url, "https://") && cfg->hsts_max_age > 0) {
 		char v[64];
 		snprintf(v, sizeof v, "max-age=%d", cfg->hsts_max_age);
