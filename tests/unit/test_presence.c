@@ -796,7 +796,6 @@ static void test_caps(void)
 	ok(presence_lookup_caps("last", &slot, NULL, NULL, &caps) == RT_OK && slot == 2 &&
 		   caps == PRESENCE_CAP_TRANSFER,
 	   "a moved entry keeps its caps");
-	struct rt_err err;
 	ok(presence_check(&err) == RT_OK, "table consistent");
 }
 
