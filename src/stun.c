@@ -219,6 +219,7 @@ int stun_parse_response(const uint8_t *buf, size_t len, const uint8_t tid[STUN_T
 
 	bool have_plain = false, have_xor = false, have_error = false, after_integrity = false;
 	struct stun_addr plain;
+	memset(&plain, 0, sizeof plain); /* padding too: copied whole into out */
 	size_t pos = STUN_HEADER_LEN;
 	while (pos < len) {
 		if (len - pos < 4) {

@@ -147,7 +147,9 @@ static void run_stream(const uint8_t *s, size_t n, size_t maxread, const uint8_t
 		CHECK(ra == rb);
 		if (ra == RT_OK) {
 			CHECK(a.type == b.type && a.error_code == b.error_code && a.mapped_xor == b.mapped_xor);
-			CHECK(a.type != STUN_BINDING_SUCCESS || memcmp(&a.mapped, &b.mapped, sizeof a.mapped) == 0);
+			CHECK(a.type != STUN_BINDING_SUCCESS ||
+			      (a.mapped.family == b.mapped.family && a.mapped.port == b.mapped.port &&
+			       memcmp(a.mapped.addr, b.mapped.addr, sizeof a.mapped.addr) == 0));
 			CHECK(a.type != STUN_BINDING_ERROR || strcmp(a.reason, b.reason) == 0);
 		}
 		return;
