@@ -196,6 +196,14 @@ void time_format_rfc3339(char *buf, size_t len, int64_t wall_ms)
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
 }
 
+uint64_t rt_hash64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 void rand_hex(char *buf, size_t len, size_t nbytes)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -8,6 +8,7 @@
 
 #include "rtftd.h"
 #include <stdarg.h>
+#include <string.h>
 #include <sys/types.h>
 
 void *xmalloc(size_t n);
@@ -49,6 +50,17 @@ int64_t time_wall_ms(void);
 
 /* Writes an RFC 3339 UTC timestamp with milliseconds into buf (>= 32 bytes). */
 void time_format_rfc3339(char *buf, size_t len, int64_t wall_ms);
+
+/* A fast 64-bit hash (FNV-1a) for tables and change detection, never for
+ * anything an attacker could aim at without a seed: start from
+ * RT_HASH64_INIT (or RT_HASH64_INIT ^ seed) and feed any number of pieces,
+ * h = rt_hash64(h, p, n). */
+#define RT_HASH64_INIT 0xcbf29ce484222325ULL
+uint64_t rt_hash64(uint64_t h, const void *p, size_t n);
+static inline uint64_t rt_hash64_str(uint64_t h, const char *s)
+{
+	return rt_hash64(h, s, strlen(s));
+}
 
 /* Random hex string of 2*nbytes characters into buf (len >= 2*nbytes+1). */
 void rand_hex(char *buf, size_t len, size_t nbytes);

@@ -26,6 +26,13 @@ int main(void)
 	ok(str_ieq("Content-Length", "content-length"), "str_ieq ignores case");
 	ok(!str_ieq("abc", "abcd"), "str_ieq compares length");
 
+	/* FNV-1a 64 known answers */
+	ok(rt_hash64_str(RT_HASH64_INIT, "") == 0xcbf29ce484222325ULL, "rt_hash64 of nothing is the offset basis");
+	ok(rt_hash64_str(RT_HASH64_INIT, "a") == 0xaf63dc4c8601ec8cULL, "rt_hash64 of a");
+	ok(rt_hash64_str(RT_HASH64_INIT, "foobar") == 0x85944171f73967e8ULL, "rt_hash64 of foobar");
+	ok(rt_hash64_str(rt_hash64_str(RT_HASH64_INIT, "foo"), "bar") == 0x85944171f73967e8ULL,
+	   "rt_hash64 in pieces equals rt_hash64 of the whole");
+
 	size_t pos = 0;
 	char out[64];
 	json_escape_append(out, sizeof out, &pos, "a\"b\\c\n\x01");
