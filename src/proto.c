@@ -11,6 +11,7 @@
  */
 #include "autoconf.h"
 #include "proto.h"
+#include "util.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -1158,6 +1159,79 @@ const char *proto_type_name(enum proto_type type)
 	if ((size_t)type >= RT_ARRAY_LEN(type_names))
 		return "";
 	return type_names[type];
+}
+
+/* ---- the name rule ---- */
+
+#define NAME_MIN 3
+#define NAME_MAX_LEN 32
+static const char name_short[] = "Username must be at least 3 characters";
+static const char name_long[] = "Username must be at most 32 characters";
+static const char name_chars[] = "Username may contain only letters, digits, _, - and .";
+
+static bool name_char(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+	       ch == '-' || ch == '.';
+}
+
+const char *proto_name_check(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < NAME_MIN)
+		return name_short;
+	if (n > NAME_MAX_LEN)
+		return name_long;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char((unsigned char)name[i]))
+			return name_chars;
+	return NULL;
+}
+
+bool proto_name_ok(const char *name, size_t decoded_len, bool cut)
+{
+	return !cut && strlen(name) == decoded_len && !proto_name_check(name);
+}
+
+/* White space around a name is trimmed whatever its length: a name too long
+ * to decode whole is judged from its raw text, which is the value when it
+ * has no escapes (\t \n \r around it are the only escapes trimmed). */
+static const char *username_from_raw(const char *raw, size_t len, char out[PROTO_NAME_MAX + 1])
+{
+	for (;;) {
+		if (len > 0 && *raw == ' ')
+			raw++, len--;
+		else if (len > 1 && raw[0] == '\\' && strchr("tnr", raw[1]))
+			raw += 2, len -= 2;
+		else
+			break;
+	}
+	for (;;) {
+		if (len > 0 && raw[len - 1] == ' ')
+			len--;
+		else if (len > 1 && raw[len - 2] == '\\' && strchr("tnr", raw[len - 1]) &&
+			 (len < 3 || raw[len - 3] != '\\'))
+			len -= 2;
+		else
+			break;
+	}
+	if (len > NAME_MAX_LEN || memchr(raw, '\\', len))
+		return name_long;
+	memcpy(out, raw, len);
+	out[len] = '\0';
+	return NULL;
+}
+
+const char *proto_username(const char *buf, const struct proto_msg *m, char out[PROTO_NAME_MAX + 1])
+{
+	const char *why = NULL;
+	if (m->username_too_long)
+		why = username_from_raw(buf + m->username_raw.off, m->username_raw.len, out);
+	else if (strlen(m->username) != m->username_len)
+		why = name_chars; /* a \u0000 inside */
+	else
+		str_trim(memcpy(out, m->username, m->username_len + 1));
+	return why ? why : proto_name_check(out);
 }
 
 static void add_slice(struct proto_slice *out, size_t *n, const char *p, size_t len)

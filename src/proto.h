@@ -190,6 +190,23 @@ bool proto_is_relay(enum proto_type type);
 /* The wire name of a type ("FILE_CHUNK"); "" for PROTO_NONE. */
 const char *proto_type_name(enum proto_type type);
 
+/* The name rule (docs/protocol.md, "Names"), the one place it is written:
+ * NULL when name (NUL-terminated, already trimmed) is a valid user name,
+ * else the text USERNAME_ERROR carries ("Username must be at least 3
+ * characters", "... at most 32 ...", "... only letters, digits, _, - and .").
+ * The web page's copy (www/js/util.js) is held to the same table,
+ * tests/data/usernames.tsv. */
+const char *proto_name_check(const char *name);
+/* A usable name for a message's name field (recipient, user, a binary
+ * header's name): the decoded value was not cut, has no NUL inside and
+ * passes the name rule. */
+bool proto_name_ok(const char *name, size_t decoded_len, bool cut);
+/* The name a SET_USERNAME asks for, trimmed of white space around it, into
+ * out; NULL when it may be claimed, else the USERNAME_ERROR text. buf is
+ * the message m was parsed from (a name too long to be decoded whole is
+ * judged from its raw JSON text). */
+const char *proto_username(const char *buf, const struct proto_msg *m, char out[PROTO_NAME_MAX + 1]);
+
 /* The forwarded form of a relayed message that proto_parse() accepted:
  *   {"sender":"<sender_json>",<the client's members without the recipient
  *   member>[,"transferMode":"websocket"]}
