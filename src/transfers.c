@@ -1,7 +1,8 @@
 /*
  * transfers.c: the transfer record writer of a worker (see transfers.h).
  * Owns: the event queue (a mutex and a condition variable shared with one
- * writer thread), the thread's database handle, batching.
+ * writer thread), the thread's database handle, batching; on the loop side
+ * the books of open transfers.
  * Must not: block the event loop (the loop holds the mutex only to append),
  * or store file names unless store_file_names is set (the caller passes
  * NULL then).
@@ -11,6 +12,8 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "proto.h"
+#include "stats.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -95,6 +98,104 @@ void transfers_close(const char *uid, enum transfer_status status, uint64_t byte
 	snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
 	e->at_ms = time_wall_ms();
 	push(e);
+}
+
+/* ---- the loop side: books of open transfers ---- */
+
+#define BOOK_SIZE 16
+
+struct book_entry {
+	bool used;
+	char uid[33];
+	char recipient[33]; /* a valid name */
+	uint64_t name_hash; /* of the file name: matched by FILE_CHUNK and FILE_COMPLETE */
+	bool relayed; /* websocket mode: the bytes go through us */
+	uint64_t bytes;
+};
+
+struct transfer_book {
+	struct book_entry e[BOOK_SIZE];
+};
+
+static struct book_entry *book_find(struct transfer_book *b, const char *recipient, uint64_t file_hash)
+{
+	for (int i = 0; b && i < BOOK_SIZE; i++) {
+		struct book_entry *x = &b->e[i];
+		if (x->used && x->name_hash == file_hash && strcmp(x->recipient, recipient) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+static void book_end(struct book_entry *x, enum transfer_status st, const char *reason)
+{
+	rt_stats.transfers[x->relayed ? 1 : 0][st]++;
+	transfers_close(x->uid, st, x->bytes, reason);
+	x->used = false;
+}
+
+static void book_open(struct transfer_book **book, const char *sender, const struct proto_msg *m, bool store_name)
+{
+	uint64_t fh = rt_hash64_str(RT_HASH64_INIT, m->file_name);
+	struct book_entry *x = book_find(*book, m->recipient, fh);
+	if (x)
+		book_end(x, TRANSFER_FAILED, "offered again");
+	if (!*book)
+		*book = xcalloc(1, sizeof **book);
+	for (int i = 0; i < BOOK_SIZE && !x; i++)
+		if (!(*book)->e[i].used)
+			x = &(*book)->e[i];
+	if (!x) {
+		/* the oldest slot goes: a client offering this many files at
+		 * once is not waiting for all of them */
+		x = &(*book)->e[0];
+		book_end(x, TRANSFER_FAILED, "too many transfers at once");
+	}
+	memset(x, 0, sizeof *x);
+	x->used = true;
+	rand_hex(x->uid, sizeof x->uid, 16);
+	snprintf(x->recipient, sizeof x->recipient, "%.32s", m->recipient);
+	x->name_hash = fh;
+	x->relayed = m->transfer_mode != PROTO_MODE_WEBRTC;
+	rt_stats.transfers_started[x->relayed ? 1 : 0]++;
+	transfers_open(x->uid, sender, m->recipient, store_name ? m->file_name : NULL, m->file_size,
+		       m->has_file_type ? m->file_type : NULL, x->relayed ? "websocket" : "webrtc");
+}
+
+void transfers_note(struct transfer_book **book, const char *sender, const struct proto_msg *m, bool store_name)
+{
+	if (m->type == PROTO_FILE_METADATA) {
+		book_open(book, sender, m, store_name);
+		return;
+	}
+	if (m->type != PROTO_FILE_CHUNK && m->type != PROTO_FILE_COMPLETE)
+		return;
+	struct book_entry *x = book_find(*book, m->recipient, rt_hash64_str(RT_HASH64_INIT, m->file_name));
+	if (!x)
+		return;
+	if (m->type == PROTO_FILE_CHUNK)
+		x->bytes += m->data_len;
+	else
+		book_end(x, TRANSFER_COMPLETED, NULL);
+}
+
+void transfers_fail_to(struct transfer_book *book, const char *recipient, const char *reason)
+{
+	for (int i = 0; book && i < BOOK_SIZE; i++)
+		if (book->e[i].used && book->e[i].relayed && strcmp(book->e[i].recipient, recipient) == 0)
+			book_end(&book->e[i], TRANSFER_FAILED, reason);
+}
+
+void transfers_sender_gone(struct transfer_book *book)
+{
+	for (int i = 0; book && i < BOOK_SIZE; i++)
+		if (book->e[i].used)
+			/* a relayed transfer cut off is a failure; for a peer to
+			 * peer one the server never learns the outcome: it stays
+			 * active with the time the sender left */
+			book_end(&book->e[i], book->e[i].relayed ? TRANSFER_FAILED : TRANSFER_ACTIVE,
+				 "sender disconnected");
+	free(book);
 }
 
 static const char *status_name(int s)
