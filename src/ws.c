@@ -931,3 +931,16 @@ void ws_setup(struct event_base *base, const struct ws_handlers *h, int slot, ui
 	if (WS.lim.heartbeat_ms)
 		ws_apply_limits(&WS.lim);
 }
+
+int ws_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why)
+{
+	char accept[32];
+	int status = ws_handshake_check(req, accept, why);
+	if (status)
+		return status;
+	struct evbuffer *held = http_detach(req->conn);
+	ws_accept(req, accept, held);
+	if (held)
+		evbuffer_free(held);
+	return 101;
+}

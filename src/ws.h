@@ -2,7 +2,7 @@
  * ws.h: WebSocket connections of a worker: the RFC 6455 upgrade from a
  * libevhtp request, framing (wsframe.c) on the connection's socket, output
  * batched per loop turn, ping/pong and close codes, the outbound limit, and a table of this
- * worker's connections by id. What the messages mean is room.c's business.
+ * worker's connections by id. What the messages mean is session.c's business.
  */
 #ifndef RT_WS_H
 #define RT_WS_H
@@ -15,7 +15,7 @@
 struct ws_conn;
 struct http_server;
 
-/* What room.c is told. Callbacks may call ws_send_* and ws_close on c; a
+/* What session.c is told. Callbacks may call ws_send_* and ws_close on c; a
  * connection is never freed inside its own callbacks. */
 struct ws_handlers {
 	void (*on_open)(struct ws_conn *c);
@@ -46,6 +46,9 @@ int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why);
  * client sent after the request head (may be NULL); moved into the
  * connection. Call only after ws_handshake_check returned 0. */
 struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held);
+/* The upgrade handler for http_set_upgrade(): checks the handshake and
+ * accepts (101), or returns the status to answer with *why set. */
+int ws_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why);
 
 /* Queue a text or binary message: written at the end of the loop turn.
  * RT_OK; RT_AGAIN when it would put the connection over its outbound limit
