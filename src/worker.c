@@ -12,7 +12,12 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
-#include "room.h"
+#include "bus.h"
+#include "deliver.h"
+#include "directory.h"
+#include "session.h"
+#include "transfers.h"
+#include "ws.h"
 #include "transfers.h"
 #include "ws.h"
 #include "shm.h"
@@ -88,7 +93,7 @@ static int ice_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 	}
 	char user[17];
 	rand_hex(user, sizeof user, 8);
-	char *js = ice_json(room_ice(), user, time(NULL), false, NULL);
+	char *js = ice_json(session_ice(), user, time(NULL), false, NULL);
 	evbuffer_add(body, js, strlen(js));
 	evbuffer_add(body, "\n", 1);
 	free(js);
@@ -184,6 +189,15 @@ static void begin_quit(int mode, int timeout_ms)
 	check_done();
 }
 
+/* The reloadable settings of the WebSocket layer and the sessions. */
+static void apply_limits(const struct config *cfg)
+{
+	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,
+				 .max_outbound = (size_t)cfg->max_outbound_bytes,
+				 .heartbeat_ms = cfg->heartbeat_interval_ms };
+	ws_apply_limits(&lim);
+}
+
 static void apply_config(const char *text)
 {
 	struct rt_err err;
@@ -195,7 +209,8 @@ static void apply_config(const char *text)
 	if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
 		log_error("reload: %s (keeping the previous log file)", err.msg);
 	http_server_apply(&W.http, nc);
-	room_apply(nc);
+	session_apply(nc);
+	apply_limits(nc);
 	config_free(W.cfg);
 	W.cfg = nc;
 	log_debug("configuration applied");
@@ -251,6 +266,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	check_done();
 	atomic_store(&rt_shm->slots[W.a->slot].heartbeat_ms, now / 1000);
 	if (++W.ticks % 4 == 0 && W.a->stats_fd >= 0) {
+		/* counters other modules keep, into this worker's record */
+		rt_stats.ws_open = ws_count();
+		rt_stats.ws_registered = session_registered();
+		rt_stats.bus_frames_in = bus_frames_in;
+		rt_stats.bus_frames_out = bus_frames_out;
+		rt_stats.transfer_records_written = __atomic_load_n(&transfers_written, __ATOMIC_RELAXED);
+		rt_stats.transfer_records_dropped = __atomic_load_n(&transfers_dropped, __ATOMIC_RELAXED);
 		int rc = stats_send(W.a->stats_fd);
 		if (rc == RT_ERR)
 			log_debug("stats_send failed: %s", strerror(errno));
@@ -296,8 +318,15 @@ void worker_main(struct worker_args *a)
 	http_route(&W.http, "/api/ice-servers", ROUTE_API, ice_handler, NULL);
 	http_set_fallback(&W.http, ROUTE_STATIC, static_handler, NULL);
 	rl_init(&W.ice_limit, 4096);
-	http_set_upgrade(&W.http, room_upgrade);
-	if (room_setup(W.base, a->slot, a->generation, atomic_load(&rt_shm->master_pid), W.cfg, &err) != RT_OK) {
+	http_set_upgrade(&W.http, ws_upgrade);
+	/* the protocol: sessions over this machine's directory and bus */
+	ws_setup(W.base, &session_ws_handlers, a->slot, a->generation);
+	directory_shm_bind(a->slot, a->generation);
+	session_setup(W.base, W.cfg, &directory_shm, &deliver_bus);
+	apply_limits(W.cfg);
+	if (deliver_bus_setup(W.base, a->slot, atomic_load(&rt_shm->master_pid), &directory_shm, &session_sink, &err) !=
+		    RT_OK ||
+	    transfers_setup(W.cfg, a->slot, &err) != RT_OK) {
 		log_error("cannot set up the protocol: %s", err.msg);
 		exit(RT_EXIT_CHILD_INIT);
 	}
