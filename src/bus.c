@@ -7,6 +7,7 @@
 #include "autoconf.h"
 #include "bus.h"
 #include "log.h"
+#include "rbuf.h"
 #include "util.h"
 
 #include <errno.h>
@@ -33,9 +34,15 @@ struct bus_hdr {
 	uint64_t dst_conn;
 };
 
+/* A link another worker opened to us: we only read from it (our answers go
+ * on our own link to that worker). */
 struct link {
-	struct bufferevent *bev;
-	bool inbound;
+	int fd;
+	struct event *ev;
+	struct evbuffer *in; /* bytes that are not a whole frame yet */
+	struct rbuf *big; /* a big frame's payload, read straight into here (rbuf.h) */
+	size_t big_have;
+	struct bus_hdr big_h;
 	struct link *next;
 };
 
@@ -72,51 +79,85 @@ static socklen_t bus_addr(struct sockaddr_un *sa, int slot)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
-static void read_frames(struct bufferevent *bev, int from_slot_hint)
+static void deliver_frame(const struct bus_hdr *h, const char *payload)
 {
-	struct evbuffer *in = bufferevent_get_input(bev);
+	bus_frames_in++;
+	B.h((enum bus_kind)h->kind, h->src_slot, h->src_conn, h->dst_conn, payload, h->len);
+}
+
+static void unlink_in(struct link *l)
+{
+	for (struct link **pp = &B.in; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	event_free(l->ev);
+	close(l->fd);
+	if (l->in)
+		evbuffer_free(l->in);
+	rbuf_unref(l->big);
+	free(l);
+}
+
+/* Whole frames from l->in; a big frame whose payload is not all there yet
+ * goes on in an rbuf. false when the link is dropped. */
+static bool read_frames(struct link *l)
+{
 	for (;;) {
 		struct bus_hdr h;
-		size_t avail = evbuffer_get_length(in);
+		size_t avail = evbuffer_get_length(l->in);
 		if (avail < sizeof h)
-			return;
-		evbuffer_copyout(in, &h, sizeof h);
+			return true;
+		evbuffer_copyout(l->in, &h, sizeof h);
 		if (h.len > BUS_MAX_FRAME) {
 			log_error("bus: frame of %u bytes from worker %d: dropping the link", h.len, h.src_slot);
-			evbuffer_drain(in, avail);
-			bufferevent_disable(bev, EV_READ);
-			return;
+			unlink_in(l);
+			return false;
 		}
-		if (avail < sizeof h + h.len)
-			return;
-		evbuffer_drain(in, sizeof h);
-		char *payload = (char *)evbuffer_pullup(in, (ev_ssize_t)h.len);
-		bus_frames_in++;
-		B.h((enum bus_kind)h.kind, h.src_slot, h.src_conn, h.dst_conn, payload ? payload : "", h.len);
-		evbuffer_drain(in, h.len);
+		if (avail < sizeof h + h.len) {
+			if (h.len >= RBUF_MIN && (l->big = rbuf_new(h.len)) != NULL) {
+				evbuffer_drain(l->in, sizeof h);
+				l->big_h = h;
+				l->big_have = avail - sizeof h;
+				evbuffer_remove(l->in, l->big->data, l->big_have);
+			}
+			return true;
+		}
+		evbuffer_drain(l->in, sizeof h);
+		char *payload = (char *)evbuffer_pullup(l->in, (ev_ssize_t)h.len);
+		deliver_frame(&h, payload ? payload : "");
+		evbuffer_drain(l->in, h.len);
 	}
 }
 
-static void in_readcb(struct bufferevent *bev, void *arg)
+static void in_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	read_frames(bev, -1);
-}
-
-static void unlink_in(struct bufferevent *bev)
-{
-	for (struct link **pp = &B.in; *pp; pp = &(*pp)->next)
-		if ((*pp)->bev == bev) {
-			struct link *l = *pp;
-			*pp = l->next;
-			free(l);
-			return;
-		}
-}
-
-static void in_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	unlink_in(bev);
-	bufferevent_free(bev);
+	struct link *l = arg;
+	ssize_t n;
+	if (l->big)
+		n = read(fd, l->big->data + l->big_have, l->big->len - l->big_have);
+	else
+		n = evbuffer_read(l->in, fd, BUS_IO_MAX);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		unlink_in(l); /* that worker is gone */
+		return;
+	}
+	if (n < 0)
+		return;
+	if (!l->big) {
+		(void)read_frames(l);
+		return;
+	}
+	l->big_have += (size_t)n;
+	if (l->big_have < l->big->len)
+		return;
+	struct rbuf *b = l->big;
+	l->big = NULL;
+	rbuf_enter(b); /* what the handler sends on refers to it */
+	deliver_frame(&l->big_h, (const char *)b->data);
+	rbuf_leave();
+	rbuf_unref(b);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
@@ -128,15 +169,20 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		close(fd);
 		return;
 	}
-	struct bufferevent *bev = bufferevent_socket_new(B.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	big_io(bev, fd);
+	int sz = BUS_IO_MAX;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	if (fd_set_nonblock(fd) != RT_OK) {
+		log_warn("bus: cannot make a link non-blocking: %s", strerror(errno));
+		close(fd);
+		return;
+	}
 	struct link *lk = xcalloc(1, sizeof *lk);
-	lk->bev = bev;
-	lk->inbound = true;
+	lk->fd = fd;
+	lk->in = evbuffer_new();
+	lk->ev = event_new(B.base, fd, EV_READ | EV_PERSIST, in_read_cb, lk);
 	lk->next = B.in;
 	B.in = lk;
-	bufferevent_setcb(bev, in_readcb, NULL, in_eventcb, NULL);
-	bufferevent_enable(bev, EV_READ);
+	event_add(lk->ev, NULL);
 }
 
 int bus_setup(struct event_base *base, int slot, int master_pid, bus_handler h, struct rt_err *err)
@@ -234,7 +280,7 @@ int bus_send(int dst_slot, enum bus_kind kind, uint64_t src_conn, uint64_t dst_c
 			     .src_conn = src_conn, .dst_conn = dst_conn };
 	evbuffer_add(out, &h, sizeof h);
 	for (int i = 0; i < iovcnt; i++)
-		evbuffer_add(out, iov[i].iov_base, iov[i].iov_len);
+		(void)rbuf_add(out, iov[i].iov_base, iov[i].iov_len); /* by reference where it can */
 	bus_frames_out++;
 	bus_bytes_out += total;
 	return RT_OK;

@@ -21,6 +21,7 @@
 #include "ws.h"
 #include "http.h"
 #include "log.h"
+#include "rbuf.h"
 #include "util.h"
 #include "wsframe.h"
 
@@ -64,6 +65,8 @@ struct ws_conn {
 	struct event *rev;
 	struct event *wev; /* created the first time the socket refuses bytes */
 	struct evbuffer *in; /* an incomplete frame; NULL when there is none */
+	struct rbuf *big; /* ... or a big one (RBUF_MIN or more), read straight into here */
+	size_t big_have; /* bytes of it read so far */
 	struct evbuffer *out; /* NULL when nothing waits */
 	struct bufferevent *handoff; /* libevhtp's, until the next loop turn */
 	struct evbuffer *pending; /* bytes sent with the upgrade request */
@@ -274,6 +277,7 @@ static void conn_free(struct ws_conn *c)
 		close(c->fd);
 	if (c->in)
 		evbuffer_free(c->in);
+	rbuf_unref(c->big);
 	if (c->out)
 		evbuffer_free(c->out);
 	if (c->pending)
@@ -381,7 +385,7 @@ static void put_frame(struct ws_conn *c, uint8_t opcode, const struct iovec *iov
 	evbuffer_add(out, hdr, hl);
 	for (int i = 0; i < n; i++)
 		if (iov[i].iov_len)
-			evbuffer_add(out, iov[i].iov_base, iov[i].iov_len);
+			(void)rbuf_add(out, iov[i].iov_base, iov[i].iov_len); /* by reference where it can */
 	mark_dirty(c);
 }
 
@@ -426,6 +430,8 @@ static void drop_input(struct ws_conn *c)
 		evbuffer_free(c->in);
 		c->in = NULL;
 	}
+	rbuf_unref(c->big);
+	c->big = NULL;
 	wsf_reset(&c->rd);
 }
 
@@ -502,6 +508,66 @@ static size_t take_frames(struct ws_conn *c, uint8_t *p, size_t n)
 	return off;
 }
 
+static void peer_eof(struct ws_conn *c);
+
+/* The frame at the start of c->in (all that c->in holds) is big: the rest
+ * of it is read straight into an rbuf of its own, which the output of its
+ * message can then refer to instead of copying it (rbuf.h). Without the
+ * memory, it goes on in c->in. */
+static void go_big(struct ws_conn *c, size_t frame_len)
+{
+	struct rbuf *b = rbuf_new(frame_len);
+	if (!b)
+		return;
+	size_t have = evbuffer_get_length(c->in);
+	rt_assert(have < frame_len);
+	evbuffer_remove(c->in, b->data, have);
+	evbuffer_free(c->in);
+	c->in = NULL;
+	c->big = b;
+	c->big_have = have;
+}
+
+/* The big frame is complete: its message is handled in place. */
+static void take_big(struct ws_conn *c)
+{
+	struct rbuf *b = c->big;
+	c->big = NULL;
+	struct wsf_header h;
+	uint16_t code;
+	const char *why;
+	enum wsf_peek_result pr = wsf_peek(&c->rd, b->data, b->len, &h, &code, &why);
+	rt_assert(pr == WSF_PEEK_OK && h.frame_len == b->len); /* go_big() peeked these bytes */
+	(void)pr;
+	struct wsf_event ev;
+	wsf_take(&c->rd, &h, b->data, &ev);
+	rbuf_enter(b);
+	bool go_on = on_event(c, &ev);
+	rbuf_leave();
+	rbuf_unref(b);
+	if (!go_on)
+		drop_input(c);
+}
+
+static void read_big(struct ws_conn *c)
+{
+	struct rbuf *b = c->big;
+	ssize_t n = read(c->fd, b->data + c->big_have, b->len - c->big_have);
+	if (n == 0) {
+		peer_eof(c);
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			abnormal(c);
+		return;
+	}
+	c->last_seen_ms = time_mono_ms();
+	c->big_have += (size_t)n;
+	if (c->big_have == b->len)
+		take_big(c);
+}
+
 /* Frames from the connection's own input buffer (an incomplete frame, and
  * what arrived after it). */
 static void take_buffered(struct ws_conn *c)
@@ -521,8 +587,13 @@ static void take_buffered(struct ws_conn *c)
 			drop_input(c);
 			return;
 		}
-		if (pr == WSF_PEEK_MORE || h.frame_len > avail)
+		if (pr == WSF_PEEK_MORE)
 			return;
+		if (h.frame_len > avail) {
+			if (h.frame_len >= RBUF_MIN)
+				go_big(c, (size_t)h.frame_len);
+			return;
+		}
 		uint8_t *p = evbuffer_pullup(c->in, (ssize_t)h.frame_len);
 		if (!p) {
 			struct wsf_event ev = { .kind = WSF_EV_NOMEM };
@@ -572,6 +643,10 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 	struct ws_conn *c = arg;
 	if (c->state == WS_DEAD)
 		return;
+	if (c->big && c->state == WS_OPEN) {
+		read_big(c);
+		return;
+	}
 	if (c->in && c->state == WS_OPEN) {
 		/* the rest of a big frame: straight into its buffer, no copy
 		 * through the worker's */
@@ -613,6 +688,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 	if (used < (size_t)n) {
 		c->in = evbuffer_new();
 		evbuffer_add(c->in, WS.rbuf + used, (size_t)n - used);
+		take_buffered(c); /* nothing complete: sees whether it is big */
 	}
 }
 
