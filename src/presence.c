@@ -4,7 +4,8 @@
  * names, and the repair of a table whose lock holder died.
  * Must not: log, allocate, or call anything that may block while the lock is
  * held; keep pointers inside the region (only this process's view holds
- * them); or decide which names are acceptable (proto.c does).
+ * them); or decide which names are acceptable (proto_name_check() in
+ * proto.c does).
  *
  * Layout: a header, then three arrays sized at creation.
  *   names[capacity]  dense: entries 0..n-1 are the names held, zero-padded;

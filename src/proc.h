@@ -41,7 +41,8 @@ int proc_spawn(struct child *c, proc_body body, void *arg, struct rt_err *err) R
 void proc_close_in_child(int fd);
 void proc_forget_fd(int fd);
 
-/* Back-off before respawning a child that died after running ran_ms. */
+/* Back-off before respawning a child that has died fails times in a row
+ * (the caller resets fails when a child ran long enough): 0 for the first. */
 int64_t proc_backoff_ms(int fails);
 
 struct child *proc_find_pid(pid_t pid);
