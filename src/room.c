@@ -998,7 +998,7 @@ void room_apply(const struct config *cfg)
 	struct ws_limits lim = { .max_message = (uint64_t)cfg->max_message_bytes,
 				 .max_outbound = (size_t)cfg->max_outbound_bytes,
 				 .heartbeat_ms = cfg->heartbeat_interval_ms,
-				 .register_timeout_ms = cfg->register_timeout_ms };
+	};
 	ws_apply_limits(&lim);
 }
 
