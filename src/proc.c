@@ -26,15 +26,6 @@ void proc_close_in_child(int fd)
 		close_fds[nclose_fds++] = fd;
 }
 
-void proc_forget_fd(int fd)
-{
-	for (int i = 0; i < nclose_fds; i++)
-		if (close_fds[i] == fd) {
-			close_fds[i] = close_fds[--nclose_fds];
-			return;
-		}
-}
-
 int64_t proc_backoff_ms(int fails)
 {
 	/* the first death is answered at once: a killed worker is replaced
