@@ -230,6 +230,7 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 				append(line, cap, &pos, " trace_id=%s", ctx->trace_id);
 		}
 	}
+	rt_assert(pos <= cap); /* the newline always fits */
 	line[pos++] = '\n';
 	const char *p = line;
 	size_t left = pos;

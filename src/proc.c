@@ -22,6 +22,7 @@ static int nclose_fds;
 
 void proc_close_in_child(int fd)
 {
+	rt_assert(nclose_fds < (int)RT_ARRAY_LEN(close_fds)); /* else the fd would leak into children */
 	if (nclose_fds < (int)RT_ARRAY_LEN(close_fds))
 		close_fds[nclose_fds++] = fd;
 }
