@@ -15,8 +15,9 @@
 struct event_base;
 
 enum bus_kind {
-	BUS_DELIVER = 1, /* payload: a complete text message for dst_conn */
-	BUS_DELIVER_BINARY, /* payload: a complete binary message for dst_conn */
+	/* DELIVER*: payload [name length: 1 byte][dst_conn's name][the complete message] */
+	BUS_DELIVER = 1, /* a text message for dst_conn */
+	BUS_DELIVER_BINARY, /* a binary message for dst_conn */
 	BUS_BOUNCE, /* dst_conn was not there; payload: the recipient's name */
 	BUS_SLOW, /* dst_conn is over its outbound limit; payload: its name */
 	BUS_NO_BINARY, /* dst_conn did not ask for binary relay; payload: its name */

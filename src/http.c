@@ -671,12 +671,11 @@ static void accept_error_cb(struct evconnlistener *lst, void *arg)
 }
 
 int http_server_init(struct http_server *srv, struct event_base *base, int listen_fd, const struct config *cfg,
-		     const char *role, int slot, struct rt_err *err)
+		     const char *role RT_UNUSED, int slot, struct rt_err *err)
 {
 	memset(srv, 0, sizeof *srv);
 	srv->base = base;
 	srv->cfg = cfg;
-	srv->role = role;
 	srv->slot = slot;
 	rand_hex(srv->rid_prefix, sizeof srv->rid_prefix, 4);
 	srv->htp = evhtp_new(base, srv);

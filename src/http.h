@@ -33,7 +33,6 @@ struct http_server {
 	struct event_base *base;
 	evhtp_t *htp;
 	const struct config *cfg; /* current config; swapped on reload */
-	const char *role; /* "worker" or "metrics" */
 	int slot; /* X-RTFT-Worker value, -1 for none */
 	int64_t conns_open;
 	uint64_t conns_accepted;
@@ -51,7 +50,8 @@ struct http_server {
 	int64_t accept_warned_ms;
 };
 
-/* Sets up libevhtp on base over listen_fd (already bound and listening). */
+/* Sets up libevhtp on base over listen_fd (already bound and listening).
+ * role is not used (the log prefix carries it); callers still pass it. */
 int http_server_init(struct http_server *srv, struct event_base *base, int listen_fd, const struct config *cfg,
 		     const char *role, int slot, struct rt_err *err) RT_MUSTCHECK;
 /* Apply reloadable settings (timeouts, limits). */

@@ -101,13 +101,15 @@ char *ice_redact_list(const char *list)
 	return strbuf_take(&b);
 }
 
-/* One entry, without surrounding white space. Errors quote it with any
- * password replaced by ***. */
-static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt_err *err)
+/* The steps of parse_one. Each reads its part of the entry, fills its
+ * fields of s and says where the next part starts; entry is the redacted
+ * copy that error messages quote. */
+
+/* "scheme:": which of scheme_names, and whether it is of the list (turn)
+ * being read. *rest: what follows the colon (and a "//" after it). */
+static int parse_scheme(struct ice_server *s, const char *raw, bool turn, const char *entry, const char **rest,
+			struct rt_err *err)
 {
-	char entry[512];
-	ice_redact_entry(raw, entry, sizeof entry);
-	memset(s, 0, sizeof *s);
 	const char *colon = strchr(raw, ':');
 	if (!colon) {
 		rt_err_set(err, "\"%s\": expected %s:host[:port]", entry, turn ? "turn" : "stun");
@@ -120,141 +122,195 @@ static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt
 			scheme = i;
 	bool turn_scheme = scheme == ICE_TURN || scheme == ICE_TURNS;
 	if (scheme < 0 || turn_scheme != turn) {
-		rt_err_set(err, "\"%s\": expected a URL starting with %s", entry, turn ? "turn: or turns:" : "stun: or stuns:");
+		rt_err_set(err, "\"%s\": expected a URL starting with %s", entry,
+			   turn ? "turn: or turns:" : "stun: or stuns:");
 		return RT_ERR;
 	}
 	s->scheme = (enum ice_scheme)scheme;
-	const char *rest = colon + 1;
-	if (rest[0] == '/' && rest[1] == '/')
-		rest += 2; /* "turn://host" is not RFC 7065, but people write it */
+	*rest = colon + 1;
+	if ((*rest)[0] == '/' && (*rest)[1] == '/')
+		*rest += 2; /* "turn://host" is not RFC 7065, but people write it */
+	return RT_OK;
+}
 
-	/* query: only ?transport=udp|tcp, only for TURN */
+/* The query: only ?transport=udp|tcp, only for TURN. *end: where the part
+ * before it ends. */
+static int parse_query(struct ice_server *s, const char *rest, bool turn, const char *entry, const char **end,
+		       struct rt_err *err)
+{
 	const char *q = strchr(rest, '?');
-	const char *end = q ? q : rest + strlen(rest);
-	if (q) {
-		if (!turn) {
-			rt_err_set(err, "\"%s\": a STUN URL takes no \"?\" parameters", entry);
-			return RT_ERR;
-		}
-		if (strcasecmp(q + 1, "transport=udp") == 0)
-			s->transport = ICE_TP_UDP;
-		else if (strcasecmp(q + 1, "transport=tcp") == 0)
-			s->transport = ICE_TP_TCP;
-		else {
-			rt_err_set(err, "\"%s\": expected ?transport=udp or ?transport=tcp", entry);
-			return RT_ERR;
-		}
+	*end = q ? q : rest + strlen(rest);
+	if (!q)
+		return RT_OK;
+	if (!turn) {
+		rt_err_set(err, "\"%s\": a STUN URL takes no \"?\" parameters", entry);
+		return RT_ERR;
 	}
-	/* credentials: user:pass@ before the last '@' (a password may hold '@') */
+	if (strcasecmp(q + 1, "transport=udp") == 0) {
+		s->transport = ICE_TP_UDP;
+	} else if (strcasecmp(q + 1, "transport=tcp") == 0) {
+		s->transport = ICE_TP_TCP;
+	} else {
+		rt_err_set(err, "\"%s\": expected ?transport=udp or ?transport=tcp", entry);
+		return RT_ERR;
+	}
+	return RT_OK;
+}
+
+/* user:pass@ in [rest, end), up to the last '@' (a password may hold '@').
+ * *hp: where the host starts. */
+static int parse_credentials(struct ice_server *s, const char *rest, const char *end, bool turn, const char *entry,
+			     const char **hp, struct rt_err *err)
+{
 	const char *at = NULL;
 	for (const char *p = rest; p < end; p++)
 		if (*p == '@')
 			at = p;
-	const char *hp = rest;
-	if (at) {
-		if (!turn) {
-			rt_err_set(err, "\"%s\": a STUN URL takes no user:password@", entry);
-			return RT_ERR;
-		}
-		const char *uc = memchr(rest, ':', (size_t)(at - rest));
-		if (!uc || uc == rest || uc + 1 == at) {
-			rt_err_set(err, "\"%s\": expected user:password@ before the host", entry);
-			return RT_ERR;
-		}
-		size_t ul = (size_t)(uc - rest), pl = (size_t)(at - uc - 1);
-		if (ul > ICE_CRED_MAX || pl > ICE_CRED_MAX) {
-			rt_err_set(err, "\"%s\": user or password longer than %d bytes", entry, ICE_CRED_MAX);
-			return RT_ERR;
-		}
-		memcpy(s->user, rest, ul);
-		memcpy(s->pass, uc + 1, pl);
-		for (size_t i = 0; i < ul + pl; i++) {
-			unsigned char c = i < ul ? (unsigned char)s->user[i] : (unsigned char)s->pass[i - ul];
-			if (c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',') {
-				rt_err_set(err, "turn entry for %.*s: the user and password may hold printable ASCII "
-						"only, without spaces, quotes, backslashes or commas",
-					   (int)(end - at - 1), at + 1);
-				return RT_ERR;
-			}
-		}
-		hp = at + 1;
+	*hp = rest;
+	if (!at)
+		return RT_OK;
+	if (!turn) {
+		rt_err_set(err, "\"%s\": a STUN URL takes no user:password@", entry);
+		return RT_ERR;
 	}
-	/* host: [v6] or name/v4, then optional :port */
-	const char *hend, *pp = NULL;
-	if (*hp == '[') {
-		const char *close = memchr(hp, ']', (size_t)(end - hp));
-		if (!close || close == hp + 1) {
-			rt_err_set(err, "\"%s\": an IPv6 address needs [brackets]", entry);
-			return RT_ERR;
-		}
-		for (const char *p = hp + 1; p < close; p++)
-			if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.') {
-				rt_err_set(err, "\"%s\": \"%.*s\" is not an IPv6 address", entry, (int)(close - hp - 1), hp + 1);
-				return RT_ERR;
-			}
-		s->host_v6 = true;
-		if ((size_t)(close - hp - 1) > ICE_HOST_MAX) {
-			rt_err_set(err, "\"%s\": host too long", entry);
-			return RT_ERR;
-		}
-		memcpy(s->host, hp + 1, (size_t)(close - hp - 1));
-		hend = close + 1;
-		if (hend < end) {
-			if (*hend != ':') {
-				rt_err_set(err, "\"%s\": expected :port after the address", entry);
-				return RT_ERR;
-			}
-			pp = hend + 1;
-		}
-	} else {
-		const char *pc = memchr(hp, ':', (size_t)(end - hp));
-		if (pc && memchr(pc + 1, ':', (size_t)(end - pc - 1))) {
-			rt_err_set(err, "\"%s\": write an IPv6 address in [brackets]", entry);
-			return RT_ERR;
-		}
-		hend = pc ? pc : end;
-		if (hend == hp) {
-			rt_err_set(err, "\"%s\": no host", entry);
-			return RT_ERR;
-		}
-		if ((size_t)(hend - hp) > ICE_HOST_MAX) {
-			rt_err_set(err, "\"%s\": host too long", entry);
-			return RT_ERR;
-		}
-		for (const char *p = hp; p < hend; p++)
-			if (!host_char_ok(*p)) {
-				rt_err_set(err, "\"%s\": \"%.*s\" is not a host name or address", entry, (int)(hend - hp),
-					   hp);
-				return RT_ERR;
-			}
-		memcpy(s->host, hp, (size_t)(hend - hp));
-		if (pc)
-			pp = pc + 1;
+	const char *uc = memchr(rest, ':', (size_t)(at - rest));
+	if (!uc || uc == rest || uc + 1 == at) {
+		rt_err_set(err, "\"%s\": expected user:password@ before the host", entry);
+		return RT_ERR;
 	}
-	s->port = scheme == ICE_STUNS || scheme == ICE_TURNS ? 5349 : 3478;
-	if (pp) {
-		long long port = 0;
-		char buf[16];
-		size_t pl = (size_t)(end - pp);
-		if (pl == 0 || pl >= sizeof buf) {
-			rt_err_set(err, "\"%s\": expected a port from 1 to 65535", entry);
-			return RT_ERR;
-		}
-		memcpy(buf, pp, pl);
-		buf[pl] = '\0';
-		if (str_to_ll(buf, &port) != RT_OK || port < 1 || port > 65535) {
-			rt_err_set(err, "\"%s\": expected a port from 1 to 65535", entry);
-			return RT_ERR;
-		}
-		s->port = (int)port;
+	size_t ul = (size_t)(uc - rest), pl = (size_t)(at - uc - 1);
+	if (ul > ICE_CRED_MAX || pl > ICE_CRED_MAX) {
+		rt_err_set(err, "\"%s\": user or password longer than %d bytes", entry, ICE_CRED_MAX);
+		return RT_ERR;
 	}
+	memcpy(s->user, rest, ul);
+	memcpy(s->pass, uc + 1, pl);
+	for (size_t i = 0; i < ul + pl; i++) {
+		unsigned char c = i < ul ? (unsigned char)s->user[i] : (unsigned char)s->pass[i - ul];
+		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',') {
+			rt_err_set(err, "turn entry for %.*s: the user and password may hold printable ASCII "
+					"only, without spaces, quotes, backslashes or commas",
+				   (int)(end - at - 1), at + 1);
+			return RT_ERR;
+		}
+	}
+	*hp = at + 1;
+	return RT_OK;
+}
+
+/* "[v6]" at hp, then nothing or ':'. *pp: the port's first byte, or NULL. */
+static int parse_host_v6(struct ice_server *s, const char *hp, const char *end, const char *entry, const char **pp,
+			 struct rt_err *err)
+{
+	const char *close = memchr(hp, ']', (size_t)(end - hp));
+	if (!close || close == hp + 1) {
+		rt_err_set(err, "\"%s\": an IPv6 address needs [brackets]", entry);
+		return RT_ERR;
+	}
+	for (const char *p = hp + 1; p < close; p++)
+		if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.') {
+			rt_err_set(err, "\"%s\": \"%.*s\" is not an IPv6 address", entry, (int)(close - hp - 1),
+				   hp + 1);
+			return RT_ERR;
+		}
+	s->host_v6 = true;
+	if ((size_t)(close - hp - 1) > ICE_HOST_MAX) {
+		rt_err_set(err, "\"%s\": host too long", entry);
+		return RT_ERR;
+	}
+	memcpy(s->host, hp + 1, (size_t)(close - hp - 1));
+	const char *hend = close + 1;
+	*pp = NULL;
+	if (hend < end) {
+		if (*hend != ':') {
+			rt_err_set(err, "\"%s\": expected :port after the address", entry);
+			return RT_ERR;
+		}
+		*pp = hend + 1;
+	}
+	return RT_OK;
+}
+
+/* A name or IPv4 address at hp, then an optional ':'. *pp as above. */
+static int parse_host_name(struct ice_server *s, const char *hp, const char *end, const char *entry, const char **pp,
+			   struct rt_err *err)
+{
+	const char *pc = memchr(hp, ':', (size_t)(end - hp));
+	if (pc && memchr(pc + 1, ':', (size_t)(end - pc - 1))) {
+		rt_err_set(err, "\"%s\": write an IPv6 address in [brackets]", entry);
+		return RT_ERR;
+	}
+	const char *hend = pc ? pc : end;
+	if (hend == hp) {
+		rt_err_set(err, "\"%s\": no host", entry);
+		return RT_ERR;
+	}
+	if ((size_t)(hend - hp) > ICE_HOST_MAX) {
+		rt_err_set(err, "\"%s\": host too long", entry);
+		return RT_ERR;
+	}
+	for (const char *p = hp; p < hend; p++)
+		if (!host_char_ok(*p)) {
+			rt_err_set(err, "\"%s\": \"%.*s\" is not a host name or address", entry, (int)(hend - hp), hp);
+			return RT_ERR;
+		}
+	memcpy(s->host, hp, (size_t)(hend - hp));
+	*pp = pc ? pc + 1 : NULL;
+	return RT_OK;
+}
+
+/* The port in [pp, end), or the scheme's default when pp is NULL. */
+static int parse_port(struct ice_server *s, const char *pp, const char *end, const char *entry, struct rt_err *err)
+{
+	s->port = s->scheme == ICE_STUNS || s->scheme == ICE_TURNS ? 5349 : 3478;
+	if (!pp)
+		return RT_OK;
+	long long port = 0;
+	char buf[16];
+	size_t pl = (size_t)(end - pp);
+	if (pl == 0 || pl >= sizeof buf) {
+		rt_err_set(err, "\"%s\": expected a port from 1 to 65535", entry);
+		return RT_ERR;
+	}
+	memcpy(buf, pp, pl);
+	buf[pl] = '\0';
+	if (str_to_ll(buf, &port) != RT_OK || port < 1 || port > 65535) {
+		rt_err_set(err, "\"%s\": expected a port from 1 to 65535", entry);
+		return RT_ERR;
+	}
+	s->port = (int)port;
+	return RT_OK;
+}
+
+/* s->url: the entry as the clients get it, without credentials. */
+static void format_url(struct ice_server *s)
+{
 	char url[sizeof s->url];
-	snprintf(url, sizeof url, "%s:%s%s%s:%d%s", scheme_names[scheme], s->host_v6 ? "[" : "", s->host,
+	snprintf(url, sizeof url, "%s:%s%s%s:%d%s", scheme_names[s->scheme], s->host_v6 ? "[" : "", s->host,
 		 s->host_v6 ? "]" : "", s->port,
 		 s->transport == ICE_TP_UDP   ? "?transport=udp"
 		 : s->transport == ICE_TP_TCP ? "?transport=tcp"
 					      : "");
 	memcpy(s->url, url, sizeof url);
+}
+
+/* One entry, without surrounding white space:
+ * scheme:[//][user:pass@](host|[v6])[:port][?transport=udp|tcp]. Errors
+ * quote it with any password replaced by ***. */
+static int parse_one(struct ice_server *s, const char *raw, bool turn, struct rt_err *err)
+{
+	char entry[512];
+	ice_redact_entry(raw, entry, sizeof entry);
+	memset(s, 0, sizeof *s);
+	const char *rest, *end, *hp, *pp;
+	if (parse_scheme(s, raw, turn, entry, &rest, err) != RT_OK ||
+	    parse_query(s, rest, turn, entry, &end, err) != RT_OK ||
+	    parse_credentials(s, rest, end, turn, entry, &hp, err) != RT_OK)
+		return RT_ERR;
+	int rc = *hp == '[' ? parse_host_v6(s, hp, end, entry, &pp, err) : parse_host_name(s, hp, end, entry, &pp, err);
+	if (rc != RT_OK || parse_port(s, pp, end, entry, err) != RT_OK)
+		return RT_ERR;
+	format_url(s);
 	return RT_OK;
 }
 

@@ -192,7 +192,6 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 		if (ctx) {
 			append_json_str(line, cap, &pos, "request_id", ctx->request_id);
 			append_json_str(line, cap, &pos, "trace_id", ctx->trace_id);
-			append_json_str(line, cap, &pos, "user_id", ctx->user_id);
 			append_json_str(line, cap, &pos, "method", ctx->method);
 			append_json_str(line, cap, &pos, "path", ctx->path);
 			if (ctx->status)
@@ -229,12 +228,9 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 			}
 			if (ctx->trace_id)
 				append(line, cap, &pos, " trace_id=%s", ctx->trace_id);
-			if (ctx->user_id) {
-				append(line, cap, &pos, " user=");
-				json_escape_append(line, cap, &pos, ctx->user_id);
-			}
 		}
 	}
+	rt_assert(pos <= cap); /* the newline always fits */
 	line[pos++] = '\n';
 	const char *p = line;
 	size_t left = pos;

@@ -4,7 +4,8 @@
  * names, and the repair of a table whose lock holder died.
  * Must not: log, allocate, or call anything that may block while the lock is
  * held; keep pointers inside the region (only this process's view holds
- * them); or decide which names are acceptable (proto.c does).
+ * them); or decide which names are acceptable (proto_name_check() in
+ * proto.c does).
  *
  * Layout: a header, then three arrays sized at creation.
  *   names[capacity]  dense: entries 0..n-1 are the names held, zero-padded;
@@ -239,6 +240,7 @@ static size_t bucket_of_locked(uint32_t idx, uint32_t hash)
 static void index_add_locked(uint32_t idx, uint32_t hash)
 {
 	size_t b = hash & tab.mask;
+	rt_assert(atomic_load_explicit(&tab.h->n, memory_order_relaxed) <= (tab.mask + 1) / 2);
 	while (tab.buckets[b].idx1 != 0) /* load <= 1/2: there is an empty one */
 		b = (b + 1) & tab.mask;
 	tab.buckets[b].hash = hash;
@@ -281,6 +283,8 @@ static void set_count_locked(uint32_t n)
 static uint32_t insert_locked(const struct key *key, int slot, uint32_t gen, uint64_t conn_id, uint32_t caps)
 {
 	uint32_t n = count_locked();
+	rt_assert(n < tab.h->capacity && slot_ok(slot)); /* the caller checked for PRESENCE_FULL */
+	rt_assert(tab.h->op == OP_NONE);
 	tab.names[n] = key->k;
 	tab.meta[n] = (struct meta){ .conn_id = conn_id, .gen = gen, .hash = key->hash, .slot = slot, .caps = caps };
 	step(PRESENCE_STEP_INSERT_WRITTEN);
@@ -298,6 +302,9 @@ static void remove_locked(uint32_t idx, size_t b)
 	uint32_t n = count_locked();
 	uint32_t last = n - 1;
 
+	rt_assert(idx < n);
+	rt_assert(h->op == OP_NONE); /* the log holds one removal at a time */
+	rt_assert(b == NO_BUCKET || tab.buckets[b].idx1 == idx + 1);
 	h->op_index = idx;
 	h->op_n = n;
 	STEP();
@@ -418,6 +425,9 @@ static int lock_table(void)
 
 static void unlock_table(void)
 {
+	/* every change is complete (or repaired) whenever the lock is free */
+	rt_assert(tab.h->op == OP_NONE && tab.h->op_slot == -1);
+	rt_assert(count_locked() <= tab.h->capacity);
 	step(PRESENCE_STEP_UNLOCK);
 	pthread_mutex_unlock(&tab.h->lock);
 }
@@ -581,6 +591,7 @@ int presence_claim_caps(const char *name, int slot, uint32_t gen, uint64_t conn_
 	/* Free. Drop prev first, so a rename reuses its place when full. A
 	 * holder killed between the two steps is this connection's worker,
 	 * whose slot the master releases. */
+	rt_assert(pb == NO_BUCKET || held_by(tab.buckets[pb].idx1 - 1, slot, gen, conn_id));
 	if (pb != NO_BUCKET)
 		remove_locked(tab.buckets[pb].idx1 - 1, pb);
 	else if (count_locked() >= tab.h->capacity) {

@@ -12,8 +12,9 @@
  *
  * Names are compared byte for byte (case-sensitive, as the old server did)
  * and are 1 to PRESENCE_NAME_MAX bytes; which bytes are allowed is the
- * protocol's business (proto.c checks [A-Za-z0-9_.-], 3 to 32), not this
- * module's. Leaf module: never logs, never allocates, returns codes.
+ * protocol's business (proto_name_check() in proto.c: [A-Za-z0-9_.-], 3 to
+ * 32), not this module's. Leaf module: never logs, never allocates, returns
+ * codes.
  */
 #ifndef RT_PRESENCE_H
 #define RT_PRESENCE_H

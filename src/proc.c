@@ -22,17 +22,9 @@ static int nclose_fds;
 
 void proc_close_in_child(int fd)
 {
+	rt_assert(nclose_fds < (int)RT_ARRAY_LEN(close_fds)); /* else the fd would leak into children */
 	if (nclose_fds < (int)RT_ARRAY_LEN(close_fds))
 		close_fds[nclose_fds++] = fd;
-}
-
-void proc_forget_fd(int fd)
-{
-	for (int i = 0; i < nclose_fds; i++)
-		if (close_fds[i] == fd) {
-			close_fds[i] = close_fds[--nclose_fds];
-			return;
-		}
 }
 
 int64_t proc_backoff_ms(int fails)

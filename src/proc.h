@@ -39,9 +39,9 @@ int proc_spawn(struct child *c, proc_body body, void *arg, struct rt_err *err) R
 /* fds a child must not keep (self-pipe, the other listeners). Each child
  * body closes what it does not need itself; these are closed always. */
 void proc_close_in_child(int fd);
-void proc_forget_fd(int fd);
 
-/* Back-off before respawning a child that died after running ran_ms. */
+/* Back-off before respawning a child that has died fails times in a row
+ * (the caller resets fails when a child ran long enough): 0 for the first. */
 int64_t proc_backoff_ms(int fails);
 
 struct child *proc_find_pid(pid_t pid);

@@ -1,5 +1,5 @@
 /*
- * proto.h: the RTFT v1 signaling messages (docs: rtft-protocol-v1.md).
+ * proto.h: the RTFT v1 signaling messages (as rtftd serves them: docs/protocol.md).
  * proto_parse() checks a client's text message in one pass over its bytes,
  * without building a tree or allocating, and says what the server needs:
  * the type, the names, the file fields, and where the "recipient" member

@@ -6,8 +6,8 @@
  * child's checker threads), migration status (master), and counters the
  * master owns (worker restarts).
  * All fields are atomics; no locks are needed for these single-writer fields.
- * (Issue 3's presence table and limiters will live here too, under robust
- * process-shared mutexes.)
+ * The name directory has a region of its own (presence.h); rate limiters
+ * are per worker and live in no shared region.
  */
 #ifndef RT_SHM_H
 #define RT_SHM_H

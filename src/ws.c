@@ -249,6 +249,7 @@ static void drop_handoff(struct ws_conn *c)
 
 static void conn_free(struct ws_conn *c)
 {
+	rt_assert(c->state == WS_DEAD); /* only reap_cb frees */
 	if (!c->closed_cb_done) {
 		c->closed_cb_done = true;
 		if (WS.h->on_close)
@@ -308,6 +309,7 @@ static void finish_close(struct ws_conn *c)
 {
 	if (c->state != WS_CLOSING)
 		return;
+	rt_assert(!c->out || evbuffer_get_length(c->out) == 0);
 	c->state = WS_DRAINING;
 	if (!c->closed_cb_done) {
 		c->closed_cb_done = true;
@@ -361,6 +363,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	while (WS.dirty) {
 		struct ws_conn *c = WS.dirty;
+		rt_assert(c->state != WS_DEAD); /* schedule_reap takes it off the list */
 		dirty_unlink(c);
 		conn_write(c);
 	}
@@ -381,6 +384,7 @@ static void put_frame(struct ws_conn *c, uint8_t opcode, const struct iovec *iov
 		len += iov[i].iov_len;
 	uint8_t hdr[WSF_MAX_HEADER];
 	size_t hl = wsf_server_header(hdr, opcode, len);
+	rt_assert(c->state == WS_OPEN || (c->state == WS_CLOSING && opcode == WSF_OP_CLOSE)); /* then nothing */
 	struct evbuffer *out = outbuf(c);
 	evbuffer_add(out, hdr, hl);
 	for (int i = 0; i < n; i++)
@@ -393,6 +397,7 @@ static void put_frame(struct ws_conn *c, uint8_t opcode, const struct iovec *iov
  * the close deadline at the latest. */
 static void enter_closing(struct ws_conn *c, uint16_t code)
 {
+	rt_assert(c->state == WS_OPEN && !c->closing);
 	c->state = WS_CLOSING;
 	c->closing = true;
 	WS.closing++;
@@ -441,6 +446,7 @@ static void drop_input(struct ws_conn *c)
  * read from this connection in this turn. */
 static bool on_event(struct ws_conn *c, const struct wsf_event *ev)
 {
+	rt_assert(c->state == WS_OPEN); /* nothing is delivered after a close */
 	switch (ev->kind) {
 	case WSF_EV_NONE:
 		return true;

@@ -29,7 +29,6 @@ struct ws_limits {
 	uint64_t max_message; /* larger messages close with 1009 */
 	size_t max_outbound; /* bytes queued for a slow reader before it is closed (1008) */
 	int heartbeat_ms; /* server ping interval; two missed pongs close (1001) */
-	int register_timeout_ms; /* unused by ws.c; room.c applies it */
 };
 
 /* Once per worker. */

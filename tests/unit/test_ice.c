@@ -102,6 +102,65 @@ static void test_bad_entries(void)
 	bad("stun:exa mple.org", "", "all", "", "is not a host name");
 	bad("stun:", "", "all", "", "no host");
 	bad("", "turn::hunter2@x.org", "all", "k", "expected user:password@");
+	bad("stunx:x.org", "", "all", "", "expected a URL starting with stun: or stuns:");
+	bad("", "turn:hunter2@x.org", "all", "k", "expected user:password@");
+	bad("", "turn:alice:@x.org", "all", "k", "expected user:password@");
+	bad("", "turn:u:hun\"ter2@x.org", "all", "k", "printable ASCII only");
+	bad("", "turn:u:hun\\ter2@x.org", "all", "k", "printable ASCII only");
+	bad("stun:[]", "", "all", "", "an IPv6 address needs [brackets]");
+	bad("stun:[2001:db8::g1]", "", "all", "", "\"2001:db8::g1\" is not an IPv6 address");
+	bad("stun:[::1]3478", "", "all", "", "expected :port after the address");
+	bad("stun:[::1]:", "", "all", "", "port from 1 to 65535");
+	bad("stun:x.org:", "", "all", "", "port from 1 to 65535");
+	bad("stun:x.org:0000000000000003478", "", "all", "", "port from 1 to 65535");
+}
+
+/* The limits of one entry: the longest host and credentials pass, one byte
+ * more is refused. */
+static void test_entry_limits(void)
+{
+	char host[ICE_HOST_MAX + 2], cred[ICE_CRED_MAX + 2], stun[sizeof host + 16], turn[2 * sizeof cred + 32];
+	struct ice_config ic;
+	struct rt_err err;
+
+	memset(host, 'a', ICE_HOST_MAX); /* a hex digit too */
+	host[ICE_HOST_MAX] = '\0';
+	snprintf(stun, sizeof stun, "stun:%s", host);
+	ok(parse(&ic, stun, "", "all", "", &err) == RT_OK, "a host of %d bytes", ICE_HOST_MAX);
+	ice_config_fini(&ic);
+	snprintf(stun, sizeof stun, "stun:[%sa]", host);
+	bad(stun, "", "all", "", "host too long");
+	snprintf(stun, sizeof stun, "stun:%sa", host);
+	bad(stun, "", "all", "", "host too long");
+
+	memset(cred, 'c', ICE_CRED_MAX);
+	cred[ICE_CRED_MAX] = '\0';
+	snprintf(turn, sizeof turn, "turn:%s:%s@x.org", cred, cred);
+	ok(parse(&ic, "", turn, "all", "", &err) == RT_OK, "user and password of %d bytes each", ICE_CRED_MAX);
+	is_int((int)strlen(ic.servers[0].user) + (int)strlen(ic.servers[0].pass), 2 * ICE_CRED_MAX,
+	       "both kept whole");
+	ice_config_fini(&ic);
+	snprintf(turn, sizeof turn, "turn:u:hunter2%.*s@x.org", ICE_CRED_MAX - 6, cred);
+	bad("", turn, "all", "k", "user or password longer than 255 bytes");
+	snprintf(turn, sizeof turn, "turn:%su:p@x.org", cred);
+	bad("", turn, "all", "k", "user or password longer than 255 bytes");
+}
+
+/* Spellings that parse into the same canonical URL. */
+static void test_entry_forms(void)
+{
+	struct ice_config ic;
+	struct rt_err err;
+	int rc = parse(&ic, "stun:[::1],stuns:x.org", "turn://x.org,TURNS:x.org:443?Transport=TCP", "all", "k", &err);
+	ok(rc == RT_OK, "bracketed IPv6 without a port, turn://, upper-case scheme and query");
+	is_int(ic.nservers, 4, "four servers");
+	is_str(ic.servers[0].url, "stun:[::1]:3478", "IPv6 gets the default port");
+	is_str(ic.servers[1].url, "stuns:x.org:5349", "stuns defaults to 5349");
+	is_str(ic.servers[2].url, "turn:x.org:3478", "turn:// is read as turn:");
+	is_str(ic.servers[3].url, "turns:x.org:443?transport=tcp", "query lower-cased");
+	is_int(ic.servers[3].transport, ICE_TP_TCP, "transport tcp");
+	is_int(ic.servers[2].transport, ICE_TP_DEFAULT, "no query: no transport");
+	ice_config_fini(&ic);
 }
 
 static void test_json(void)
@@ -165,6 +224,8 @@ int main(void)
 	test_known_answer();
 	test_good_entries();
 	test_bad_entries();
+	test_entry_limits();
+	test_entry_forms();
 	test_json();
 	test_redact();
 	return done_testing();

@@ -9,6 +9,8 @@ import socket
 
 import pytest
 
+from helpers import BAD_LOG_MARKERS
+
 
 def free_port():
     with socket.socket() as s:
@@ -62,6 +64,7 @@ def test_child_that_cannot_initialise_stops_master(tmp_path, child):
     r = subprocess.run([RTFTD, "-c", "/dev/null"], env=env, capture_output=True, text=True, timeout=30)
     took = time.monotonic() - t0
     assert r.returncode == 1, r.stderr
+    assert not any(m in r.stderr for m in BAD_LOG_MARKERS), r.stderr
     assert "could not initialise (exit 2): stopping rtftd" in r.stderr
     # one attempt per child, never a respawn loop
     attempts = r.stderr.count("cannot initialise: RTFTD_TEST_FAIL_INIT")
