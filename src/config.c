@@ -1,7 +1,7 @@
 /*
  * config.c: the key table, parsing of every source into a fresh struct
  * config, validation, formatting and diffing for reload.
- * Owns: the one list of keys (name, type, default, limits, reloadable).
+ * Owns: the one list of keys (name, type, default, limits, apply class).
  * Must not: log (errors and warnings go into struct config_diag for the
  * caller to print), touch sockets, or keep global state.
  */
@@ -41,72 +41,74 @@ struct key {
 	size_t off;
 	const char *def;
 	long long min, max;
-	bool reload; /* applied in place by running processes */
+	enum config_apply apply; /* what a reload does with a change */
 	const char *expect; /* human text for errors */
 };
 
 #define F(field) offsetof(struct config, field)
 
 static const struct key keys[] = {
-	{ "host", KT_STR, F(host), "0.0.0.0", 0, 0, false, "an IP address or host name to listen on" },
-	{ "port", KT_INT, F(port), "8080", 1, 65535, false, "an integer from 1 to 65535" },
-	{ "workers", KT_WORKERS, F(workers), "auto", 1, RT_MAX_WORKERS, false,
+	{ "host", KT_STR, F(host), "0.0.0.0", 0, 0, CONFIG_GENERATION, "an IP address or host name to listen on" },
+	{ "port", KT_INT, F(port), "8080", 1, 65535, CONFIG_GENERATION, "an integer from 1 to 65535" },
+	{ "workers", KT_WORKERS, F(workers), "auto", 1, RT_MAX_WORKERS, CONFIG_GENERATION,
 	  "\"auto\" or an integer from 1 to 64" },
-	{ "log_level", KT_LEVEL, F(log_level), "info", 0, 0, true, "one of error, warn, info, debug, trace" },
-	{ "log_format", KT_FORMAT, F(log_format), "text", 0, 0, true, "text or json" },
-	{ "log_file", KT_STR, F(log_file), "", 0, 0, true, "a file path, or empty for stderr" },
-	{ "request_timeout_ms", KT_INT, F(request_timeout_ms), "30000", 100, 3600000, true,
+	{ "log_level", KT_LEVEL, F(log_level), "info", 0, 0, CONFIG_RELOAD, "one of error, warn, info, debug, trace" },
+	{ "log_format", KT_FORMAT, F(log_format), "text", 0, 0, CONFIG_RELOAD, "text or json" },
+	{ "log_file", KT_STR, F(log_file), "", 0, 0, CONFIG_RELOAD, "a file path, or empty for stderr" },
+	{ "request_timeout_ms", KT_INT, F(request_timeout_ms), "30000", 100, 3600000, CONFIG_RELOAD,
 	  "an integer from 100 to 3600000 (milliseconds)" },
-	{ "max_request_line_bytes", KT_INT, F(max_request_line_bytes), "4096", 64, 4096, true,
+	{ "max_request_line_bytes", KT_INT, F(max_request_line_bytes), "4096", 64, 4096, CONFIG_RELOAD,
 	  "an integer from 64 to 4096" },
-	{ "max_header_bytes", KT_INT, F(max_header_bytes), "16384", 1024, 65536, true,
+	{ "max_header_bytes", KT_INT, F(max_header_bytes), "16384", 1024, 65536, CONFIG_RELOAD,
 	  "an integer from 1024 to 65536" },
-	{ "max_body_bytes", KT_INT, F(max_body_bytes), "65536", 0, 16777216, true,
+	{ "max_body_bytes", KT_INT, F(max_body_bytes), "65536", 0, 16777216, CONFIG_RELOAD,
 	  "an integer from 0 to 16777216" },
-	{ "database_url", KT_DBURL, F(database_url), "sqlite:///var/lib/rtft/rtft.db", 0, 0, false,
+	{ "database_url", KT_DBURL, F(database_url), "sqlite:///var/lib/rtft/rtft.db", 0, 0, CONFIG_RESTART,
 	  "sqlite:///path/to/file.db or postgres://user@host/db" },
-	{ "db_max_pool", KT_INT, F(db_max_pool), "10", 1, 1000, false, "an integer from 1 to 1000" },
-	{ "db_ssl", KT_DBSSL, F(db_ssl), "prefer", 0, 0, false,
+	{ "db_max_pool", KT_INT, F(db_max_pool), "10", 1, 1000, CONFIG_RESTART, "an integer from 1 to 1000" },
+	{ "db_ssl", KT_DBSSL, F(db_ssl), "prefer", 0, 0, CONFIG_RESTART,
 	  "one of disable, allow, prefer, require, verify-ca, verify-full, true, false" },
-	{ "metrics_listen", KT_ADDR, F(metrics_listen), "127.0.0.1:9464", 0, 0, false,
+	{ "metrics_listen", KT_ADDR, F(metrics_listen), "127.0.0.1:9464", 0, 0, CONFIG_RESTART,
 	  "host:port (IPv6 as [addr]:port), or off" },
-	{ "drain_timeout_ms", KT_INT, F(drain_timeout_ms), "30000", 0, 86400000, true,
+	{ "drain_timeout_ms", KT_INT, F(drain_timeout_ms), "30000", 0, 86400000, CONFIG_RELOAD,
 	  "an integer from 0 to 86400000 (milliseconds)" },
-	{ "shutdown_timeout_ms", KT_INT, F(shutdown_timeout_ms), "10000", 100, 600000, true,
+	{ "shutdown_timeout_ms", KT_INT, F(shutdown_timeout_ms), "10000", 100, 600000, CONFIG_RELOAD,
 	  "an integer from 100 to 600000 (milliseconds)" },
-	{ "external_url", KT_HTTPURL, F(external_url), "", 0, 0, true, "an http:// or https:// URL, or empty" },
-	{ "node_env", KT_ENV, F(node_env), "development", 0, 0, false, "development, production or test" },
-	{ "session_secret", KT_SECRET, F(session_secret), "", 0, 0, true,
+	{ "external_url", KT_HTTPURL, F(external_url), "", 0, 0, CONFIG_RELOAD,
+	  "an http:// or https:// URL, or empty" },
+	{ "node_env", KT_ENV, F(node_env), "development", 0, 0, CONFIG_RESTART, "development, production or test" },
+	{ "session_secret", KT_SECRET, F(session_secret), "", 0, 0, CONFIG_RELOAD,
 	  "a random string of at least 32 characters" },
-	{ "max_message_bytes", KT_INT, F(max_message_bytes), "2097152", 1024, 67108864, true,
+	{ "max_message_bytes", KT_INT, F(max_message_bytes), "2097152", 1024, 67108864, CONFIG_RELOAD,
 	  "an integer from 1024 to 67108864" },
-	{ "max_outbound_bytes", KT_INT, F(max_outbound_bytes), "16777216", 65536, 1073741824, true,
+	{ "max_outbound_bytes", KT_INT, F(max_outbound_bytes), "16777216", 65536, 1073741824, CONFIG_RELOAD,
 	  "an integer from 65536 to 1073741824" },
-	{ "heartbeat_interval_ms", KT_INT, F(heartbeat_interval_ms), "30000", 100, 3600000, true,
+	{ "heartbeat_interval_ms", KT_INT, F(heartbeat_interval_ms), "30000", 100, 3600000, CONFIG_RELOAD,
 	  "an integer from 100 to 3600000 (milliseconds)" },
-	{ "register_timeout_ms", KT_INT, F(register_timeout_ms), "60000", 100, 3600000, true,
+	{ "register_timeout_ms", KT_INT, F(register_timeout_ms), "60000", 100, 3600000, CONFIG_RELOAD,
 	  "an integer from 100 to 3600000 (milliseconds)" },
-	{ "user_list_max", KT_INT, F(user_list_max), "1000", 1, 100000, true, "an integer from 1 to 100000" },
-	{ "store_file_names", KT_BOOL, F(store_file_names), "false", 0, 0, true, "true or false" },
-	{ "www_root", KT_STR, F(www_root), RT_DATADIR "/rtft/www", 0, 0, true,
+	{ "user_list_max", KT_INT, F(user_list_max), "1000", 1, 100000, CONFIG_RELOAD, "an integer from 1 to 100000" },
+	{ "store_file_names", KT_BOOL, F(store_file_names), "false", 0, 0, CONFIG_RELOAD, "true or false" },
+	{ "www_root", KT_STR, F(www_root), RT_DATADIR "/rtft/www", 0, 0, CONFIG_RELOAD,
 	  "the directory holding the web page, or empty to serve none" },
-	{ "stun_servers", KT_STR, F(stun_servers), "", 0, 0, true,
+	{ "stun_servers", KT_STR, F(stun_servers), "", 0, 0, CONFIG_RELOAD,
 	  "comma-separated stun:host[:port] or stuns:host[:port] URLs" },
-	{ "turn_servers", KT_STR, F(turn_servers), "", 0, 0, true,
+	{ "turn_servers", KT_STR, F(turn_servers), "", 0, 0, CONFIG_RELOAD,
 	  "comma-separated turn:[user:pass@]host[:port][?transport=udp|tcp] or turns: URLs" },
-	{ "ice_transport_policy", KT_POLICY, F(ice_transport_policy), "all", 0, 0, true, "all or relay" },
-	{ "turn_secret", KT_SECRET, F(turn_secret), "", 0, 0, true,
+	{ "ice_transport_policy", KT_POLICY, F(ice_transport_policy), "all", 0, 0, CONFIG_RELOAD, "all or relay" },
+	{ "turn_secret", KT_SECRET, F(turn_secret), "", 0, 0, CONFIG_RELOAD,
 	  "coturn's static-auth-secret; several comma-separated, the first signs" },
-	{ "turn_ttl", KT_INT, F(turn_ttl), "86400", 5, 604800, true, "an integer from 5 to 604800 (seconds)" },
-	{ "p2p_timeout_ms", KT_INT, F(p2p_timeout_ms), "10000", 1000, 600000, true,
+	{ "turn_ttl", KT_INT, F(turn_ttl), "86400", 5, 604800, CONFIG_RELOAD, "an integer from 5 to 604800 (seconds)" },
+	{ "p2p_timeout_ms", KT_INT, F(p2p_timeout_ms), "10000", 1000, 600000, CONFIG_RELOAD,
 	  "an integer from 1000 to 600000 (milliseconds)" },
-	{ "ice_check_interval_ms", KT_INT, F(ice_check_interval_ms), "30000", 0, 86400000, true,
+	{ "ice_check_interval_ms", KT_INT, F(ice_check_interval_ms), "30000", 0, 86400000, CONFIG_RELOAD,
 	  "0 (off), or an integer from 100 to 86400000 (milliseconds)" },
-	{ "hsts_max_age", KT_INT, F(hsts_max_age), "31536000", 0, 2147483647, true,
+	{ "hsts_max_age", KT_INT, F(hsts_max_age), "31536000", 0, 2147483647, CONFIG_RELOAD,
 	  "an integer from 0 to 2147483647 (seconds)" },
-	{ "rate_limit_window_ms", KT_INT, F(rate_limit_window_ms), "60000", 100, 86400000, true,
+	{ "rate_limit_window_ms", KT_INT, F(rate_limit_window_ms), "60000", 100, 86400000, CONFIG_RELOAD,
 	  "an integer from 100 to 86400000 (milliseconds)" },
-	{ "rate_limit_max", KT_INT, F(rate_limit_max), "30", 1, 1000000, true, "an integer from 1 to 1000000" },
+	{ "rate_limit_max", KT_INT, F(rate_limit_max), "30", 1, 1000000, CONFIG_RELOAD,
+	  "an integer from 1 to 1000000" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))
@@ -131,17 +133,22 @@ const char *config_key_name(int i)
 	return i >= 0 && i < NKEYS ? keys[i].name : NULL;
 }
 
-bool config_key_new_generation(int i)
+enum config_apply config_key_apply(int i)
 {
-	if (i < 0 || i >= NKEYS)
-		return false;
-	const char *n = keys[i].name;
-	return strcmp(n, "host") == 0 || strcmp(n, "port") == 0 || strcmp(n, "workers") == 0;
+	return i >= 0 && i < NKEYS ? keys[i].apply : CONFIG_RESTART;
 }
 
-bool config_key_reloadable(int i)
+const char *config_apply_name(enum config_apply a)
 {
-	return i >= 0 && i < NKEYS && keys[i].reload;
+	switch (a) {
+	case CONFIG_RELOAD:
+		return "reload";
+	case CONFIG_GENERATION:
+		return "generation";
+	case CONFIG_RESTART:
+		break;
+	}
+	return "restart";
 }
 
 static int find_key(const char *name)
@@ -725,6 +732,13 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 	}
 }
 
+/* the -t -p comment after the source, per apply class */
+static const char *const apply_note[] = {
+	[CONFIG_RESTART] = ", needs a restart",
+	[CONFIG_RELOAD] = "",
+	[CONFIG_GENERATION] = ", reload starts new workers",
+};
+
 char *config_format(const struct config *cfg, bool redact, bool annotate)
 {
 	size_t cap = 4096, len = 0;
@@ -735,10 +749,7 @@ char *config_format(const struct config *cfg, bool redact, bool annotate)
 		char *line;
 		if (annotate)
 			line = xasprintf("%s = \"%s\"  # %s%s\n", keys[k].name, v,
-					 cfg->source[k] ? cfg->source[k] : "default",
-					 keys[k].reload		      ? ""
-					 : config_key_new_generation(k) ? ", reload starts new workers"
-									: ", needs a restart");
+					 cfg->source[k] ? cfg->source[k] : "default", apply_note[keys[k].apply]);
 		else
 			line = xasprintf("%s = \"%s\"\n", keys[k].name, v);
 		size_t n = strlen(line);
@@ -786,9 +797,9 @@ void config_diff(const struct config *old, const struct config *nw, struct confi
 		if (strcmp(a, b) != 0) {
 			out->any = true;
 			const char *n = keys[k].name;
-			if (config_key_new_generation(k)) {
+			if (keys[k].apply == CONFIG_GENERATION) {
 				out->new_generation = true;
-			} else if (!keys[k].reload) {
+			} else if (keys[k].apply == CONFIG_RESTART) {
 				int w = snprintf(out->restart_keys + pos, sizeof out->restart_keys - pos, "%s%s",
 						 pos ? ", " : "", n);
 				if (w > 0 && (size_t)w < sizeof out->restart_keys - pos)

@@ -98,18 +98,26 @@ struct config *config_parse_text(const char *text, struct rt_err *err) RT_MUSTCH
 
 /* What a reload changes. */
 struct config_change {
-	bool new_generation; /* host, port or workers changed */
+	bool new_generation; /* a CONFIG_GENERATION key (host, port, workers) changed */
 	bool any; /* anything changed */
 	char restart_keys[256]; /* start-only keys that changed, comma separated */
 };
 void config_diff(const struct config *old, const struct config *nw, struct config_change *out);
 
+/* What a reload does with a changed key; every key has exactly one class. */
+enum config_apply {
+	CONFIG_RESTART, /* start-only: the running value stays until a restart */
+	CONFIG_RELOAD, /* the running processes apply the new value in place */
+	CONFIG_GENERATION, /* needs new sockets or processes: a new worker generation applies it */
+};
+
 /* Key table introspection for --list-keys and the docs check. */
 int config_key_count(void);
 const char *config_key_name(int i);
-bool config_key_reloadable(int i);
-/* host, port, workers: a reload applies them with a new worker generation */
-bool config_key_new_generation(int i);
+/* CONFIG_RESTART for an index out of range */
+enum config_apply config_key_apply(int i);
+/* "restart", "reload" or "generation": the words of --list-keys */
+const char *config_apply_name(enum config_apply a);
 
 /* libpq's sslmode name for a db_ssl value ("disable" ... "verify-full"). */
 const char *config_db_sslmode(enum db_ssl_mode m);

@@ -152,10 +152,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LIST_KEYS:
 			for (int k = 0; k < config_key_count(); k++)
-				printf("%s %s\n", config_key_name(k),
-				       config_key_reloadable(k)	      ? "reload"
-				       : config_key_new_generation(k) ? "generation"
-								      : "restart");
+				printf("%s %s\n", config_key_name(k), config_apply_name(config_key_apply(k)));
 			return 0;
 		case 'V':
 			printf("rtftd %s\n", PACKAGE_VERSION);

@@ -589,8 +589,7 @@ static void reload(void)
 			char key[64] = "";
 			sscanf(line, "%63s", key);
 			for (int k = 0; k < config_key_count(); k++)
-				if (strcmp(config_key_name(k), key) == 0 &&
-				    (config_key_reloadable(k) || config_key_new_generation(k))) {
+				if (strcmp(config_key_name(k), key) == 0 && config_key_apply(k) != CONFIG_RESTART) {
 					strncat(text, line, cap - strlen(text) - 2);
 					strcat(text, "\n");
 				}
