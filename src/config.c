@@ -594,9 +594,15 @@ static void load_environ(struct config *cfg, struct config_diag *d)
 		(void)set_value(cfg, find_key("node_env"), rtenv, "environment RTFT_ENV", d);
 }
 
-static void validate(struct config *cfg, struct config_diag *d)
+/* the fields computed from keys */
+static void derive(struct config *cfg)
 {
 	cfg->is_production = strcmp(cfg->node_env, "production") == 0;
+}
+
+static void validate(struct config *cfg, struct config_diag *d)
+{
+	derive(cfg);
 	if (cfg->metrics_listen[0]) {
 		char *h = NULL;
 		int p = 0;
@@ -679,13 +685,19 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	return cfg;
 }
 
+/* the field is a char * the config owns */
+static bool is_string(enum ktype t)
+{
+	return t == KT_STR || t == KT_SECRET || t == KT_DBURL || t == KT_ADDR || t == KT_HTTPURL || t == KT_ENV ||
+	       t == KT_POLICY;
+}
+
 void config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;
 	for (int k = 0; k < NKEYS; k++) {
-		if (keys[k].type == KT_STR || keys[k].type == KT_SECRET || keys[k].type == KT_DBURL ||
-		    keys[k].type == KT_ADDR || keys[k].type == KT_HTTPURL || keys[k].type == KT_ENV || keys[k].type == KT_POLICY) {
+		if (is_string(keys[k].type)) {
 			char **f = (char **)((char *)cfg + keys[k].off);
 			if (keys[k].type == KT_SECRET && *f)
 				memset(*f, 0, strlen(*f));
@@ -790,23 +802,73 @@ struct config *config_parse_text(const char *text, struct rt_err *err)
 void config_diff(const struct config *old, const struct config *nw, struct config_change *out)
 {
 	memset(out, 0, sizeof *out);
-	size_t pos = 0;
 	for (int k = 0; k < NKEYS; k++) {
 		char *a = value_text(old, k, false);
 		char *b = value_text(nw, k, false);
 		if (strcmp(a, b) != 0) {
 			out->any = true;
-			const char *n = keys[k].name;
-			if (keys[k].apply == CONFIG_GENERATION) {
+			if (keys[k].apply == CONFIG_GENERATION)
 				out->new_generation = true;
-			} else if (keys[k].apply == CONFIG_RESTART) {
-				int w = snprintf(out->restart_keys + pos, sizeof out->restart_keys - pos, "%s%s",
-						 pos ? ", " : "", n);
-				if (w > 0 && (size_t)w < sizeof out->restart_keys - pos)
-					pos += (size_t)w;
-			}
 		}
 		free(a);
 		free(b);
 	}
+}
+
+/* Copies key k's value and source from src into dst. */
+static void copy_key(struct config *dst, const struct config *src, int k)
+{
+	const struct key *key = &keys[k];
+	char *to = (char *)dst + key->off;
+	const char *from = (const char *)src + key->off;
+	switch (key->type) {
+	case KT_INT:
+	case KT_WORKERS:
+		*(int *)to = *(const int *)from;
+		break;
+	case KT_LEVEL:
+		*(enum log_level *)to = *(const enum log_level *)from;
+		break;
+	case KT_FORMAT:
+		*(enum log_format *)to = *(const enum log_format *)from;
+		break;
+	case KT_DBSSL:
+		*(enum db_ssl_mode *)to = *(const enum db_ssl_mode *)from;
+		break;
+	case KT_BOOL:
+		*(bool *)to = *(const bool *)from;
+		break;
+	default:
+		rt_assert(is_string(key->type));
+		if (key->type == KT_SECRET && *(char **)to)
+			memset(*(char **)to, 0, strlen(*(char **)to));
+		str_replace((char **)to, *(char *const *)from);
+		break;
+	}
+	str_replace(&dst->source[k], src->source[k]);
+}
+
+int config_keep_start_only(const struct config *running, struct config *loaded, char *changed, size_t cap)
+{
+	int n = 0;
+	size_t pos = 0;
+	if (cap)
+		changed[0] = '\0';
+	for (int k = 0; k < NKEYS; k++) {
+		if (keys[k].apply != CONFIG_RESTART)
+			continue;
+		char *a = value_text(running, k, false);
+		char *b = value_text(loaded, k, false);
+		if (strcmp(a, b) != 0) {
+			n++;
+			const char *sep = pos ? ", " : "";
+			int w = pos < cap ? snprintf(changed + pos, cap - pos, "%s%s", sep, keys[k].name) : 0;
+			pos = w > 0 && (size_t)w < cap - pos ? pos + (size_t)w : cap; /* truncated: stop there */
+		}
+		free(a);
+		free(b);
+		copy_key(loaded, running, k);
+	}
+	derive(loaded);
+	return n;
 }

@@ -100,9 +100,16 @@ struct config *config_parse_text(const char *text, struct rt_err *err) RT_MUSTCH
 struct config_change {
 	bool new_generation; /* a CONFIG_GENERATION key (host, port, workers) changed */
 	bool any; /* anything changed */
-	char restart_keys[256]; /* start-only keys that changed, comma separated */
 };
 void config_diff(const struct config *old, const struct config *nw, struct config_change *out);
+
+/* Reload, in the master, before config_diff: copies every CONFIG_RESTART
+ * value (and where it came from) of running into loaded, which then differs
+ * from running in reloadable and generation keys only. Returns how many
+ * start-only values differed, and their names, comma separated, in changed
+ * (cap bytes, cut short if they do not fit; "" when none), for the caller to
+ * warn about. loaded stays the caller's. */
+int config_keep_start_only(const struct config *running, struct config *loaded, char *changed, size_t cap);
 
 /* What a reload does with a changed key; every key has exactly one class. */
 enum config_apply {

@@ -572,41 +572,11 @@ static void reload(void)
 		notify_status("reload failed: invalid configuration (see the log); running with the previous one");
 		return;
 	}
+	char kept[256];
+	if (config_keep_start_only(S.cfg, nc, kept, sizeof kept) > 0)
+		log_warn("reload: %s changed, which takes a restart; keeping the running values", kept);
 	struct config_change ch;
 	config_diff(S.cfg, nc, &ch);
-	if (ch.restart_keys[0]) {
-		log_warn("reload: %s changed, which takes a restart; keeping the running values", ch.restart_keys);
-		/* keep every start-only value as it is running */
-		char *keep = config_format(S.cfg, false, false);
-		struct config *merged = NULL;
-		char *want = config_format(nc, false, false);
-		/* rebuild: running text, then the reloadable lines of the new one */
-		size_t cap = strlen(keep) + strlen(want) + 2;
-		char *text = xmalloc(cap);
-		snprintf(text, cap, "%s", keep);
-		char *save = NULL;
-		for (char *line = strtok_r(want, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			char key[64] = "";
-			sscanf(line, "%63s", key);
-			for (int k = 0; k < config_key_count(); k++)
-				if (strcmp(config_key_name(k), key) == 0 && config_key_apply(k) != CONFIG_RESTART) {
-					strncat(text, line, cap - strlen(text) - 2);
-					strcat(text, "\n");
-				}
-		}
-		struct rt_err err;
-		merged = config_parse_text(text, &err);
-		free(text);
-		free(keep);
-		free(want);
-		if (merged) {
-			for (int k = 0; k < CONFIG_MAX_KEYS; k++)
-				str_replace(&merged->source[k], nc->source[k]);
-			str_replace(&merged->config_file, nc->config_file);
-			config_free(nc);
-			nc = merged;
-		}
-	}
 	struct rt_err err;
 	if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
 		log_error("reload: %s (keeping the previous log destination)", err.msg);

@@ -256,3 +256,34 @@ def test_every_key_settable_from_environment(tmp_path):
     assert rc == 0, err
     for name, (value, source) in printed(out).items():
         assert source.startswith("environment %s" % name.upper()), (name, source)
+
+
+def test_reload_keeps_start_only_values(daemon):
+    """A reload that changes start-only keys together with a reloadable and a
+    generation key: the start-only ones are named once and keep running, the
+    others are applied."""
+    d = daemon()
+    other_metrics = free_port()
+    other_db = os.path.join(d.dir, "other.db")
+    n = d.notify_count()
+    d.write_config(metrics_listen="127.0.0.1:%d" % other_metrics, database_url="sqlite://" + other_db,
+                   log_level="debug", workers=3)
+    d.sighup()
+    d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
+    d.wait_log("reload complete: 3 workers ready")
+    warned = [l for l in d.log_text().splitlines() if "takes a restart" in l]
+    assert len(warned) == 1, warned
+    assert "reload: database_url, metrics_listen changed, which takes a restart; keeping the running values" \
+        in warned[0], warned[0]
+    assert " warn" in warned[0], warned[0]
+    d.wait_log(" debug: ")  # log_level was applied
+    assert d.metrics_get("/healthz")[0] == 200  # still on the old metrics port
+    assert port_free(other_metrics)
+    assert d.get("/healthz")[0] == 200
+    assert not os.path.exists(other_db)
+    # the file still differs from what runs: the next reload says so again
+    n = d.notify_count()
+    d.sighup()
+    d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
+    d.wait_log("settings applied in place")
+    assert len([l for l in d.log_text().splitlines() if "takes a restart" in l]) == 2

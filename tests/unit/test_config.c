@@ -1,5 +1,6 @@
 /* Unit tests for config.c: sources and precedence, validation messages,
- * formatting with redaction, the reload text round trip and diffs. */
+ * formatting with redaction, the reload text round trip, diffs and keeping
+ * start-only values on reload. */
 #include "autoconf.h"
 #include "config.h"
 #include "tap.h"
@@ -183,15 +184,52 @@ int main(void)
 	ok(!ch.any, "no difference after round trip");
 	c2->log_level = LOG_LVL_ERROR;
 	config_diff(c, c2, &ch);
-	ok(ch.any && !ch.new_generation && !ch.restart_keys[0], "log_level change is in place");
+	ok(ch.any && !ch.new_generation, "log_level change is in place");
 	c2->workers = c->workers + 1;
 	config_diff(c, c2, &ch);
 	ok(ch.new_generation, "workers change needs a new generation");
-	str_replace(&c2->database_url, "sqlite:///tmp/other.db");
-	config_diff(c, c2, &ch);
-	ok(strstr(ch.restart_keys, "database_url") != NULL, "database_url change needs a restart");
 	free(t);
 	free(t2);
+
+	/* reload: start-only values stay as they run, the rest is taken */
+	char kept[256];
+	is_int(config_keep_start_only(c, c2, kept, sizeof kept), 0, "nothing start-only changed: nothing kept");
+	is_str(kept, "", "and no names");
+	int k_db = -1;
+	for (int k = 0; k < config_key_count(); k++)
+		if (strcmp(config_key_name(k), "database_url") == 0)
+			k_db = k;
+	str_replace(&c2->database_url, "sqlite:///tmp/other.db");
+	c2->db_ssl = DB_SSL_VERIFY_FULL;
+	str_replace(&c2->metrics_listen, "");
+	str_replace(&c2->node_env, "production");
+	c2->is_production = true;
+	c2->port = c->port + 1;
+	str_replace(&c2->source[k_db], "environment DATABASE_URL");
+	is_int(config_keep_start_only(c, c2, kept, sizeof kept), 4, "four start-only values changed");
+	is_str(kept, "database_url, db_ssl, metrics_listen, node_env", "named in table order");
+	is_str(c2->database_url, c->database_url, "database_url keeps the running value");
+	is_int(c2->db_ssl, c->db_ssl, "db_ssl keeps the running value");
+	is_str(c2->metrics_listen, c->metrics_listen, "metrics_listen keeps the running value");
+	is_str(c2->node_env, c->node_env, "node_env keeps the running value");
+	ok(!c2->is_production, "is_production follows the kept node_env");
+	is_str(c2->source[k_db], c->source[k_db], "a kept value keeps the running source");
+	is_int(c2->log_level, LOG_LVL_ERROR, "a reloadable value is taken");
+	is_int(c2->port, c->port + 1, "a generation value is taken");
+	is_int(c2->workers, c->workers + 1, "so is the worker count");
+	config_diff(c, c2, &ch);
+	ok(ch.any && ch.new_generation, "the diff after keeping sees the generation change");
+	char *tk = config_format(c2, false, false);
+	struct config *c3 = config_parse_text(tk, &err);
+	ok(c3 != NULL, "the kept config is still valid");
+	config_free(c3);
+	free(tk);
+	str_replace(&c2->database_url, "sqlite:///tmp/other.db");
+	str_replace(&c2->node_env, "test");
+	char small[10];
+	is_int(config_keep_start_only(c, c2, small, sizeof small), 2, "a short buffer still counts every change");
+	is_str(small, "database_", "and holds the names cut short");
+	is_int(config_keep_start_only(c, c2, kept, sizeof kept), 0, "keeping twice changes nothing more");
 	config_free(c);
 	config_free(c2);
 
