@@ -65,7 +65,6 @@ static const struct key keys[] = {
 	  "an integer from 0 to 16777216" },
 	{ "database_url", KT_DBURL, F(database_url), "sqlite:///var/lib/rtft/rtft.db", 0, 0, CONFIG_RESTART,
 	  "sqlite:///path/to/file.db or postgres://user@host/db" },
-	{ "db_max_pool", KT_INT, F(db_max_pool), "10", 1, 1000, CONFIG_RESTART, "an integer from 1 to 1000" },
 	{ "db_ssl", KT_DBSSL, F(db_ssl), "prefer", 0, 0, CONFIG_RESTART,
 	  "one of disable, allow, prefer, require, verify-ca, verify-full, true, false" },
 	{ "metrics_listen", KT_ADDR, F(metrics_listen), "127.0.0.1:9464", 0, 0, CONFIG_RESTART,
@@ -77,8 +76,6 @@ static const struct key keys[] = {
 	{ "external_url", KT_HTTPURL, F(external_url), "", 0, 0, CONFIG_RELOAD,
 	  "an http:// or https:// URL, or empty" },
 	{ "node_env", KT_ENV, F(node_env), "development", 0, 0, CONFIG_RESTART, "development, production or test" },
-	{ "session_secret", KT_SECRET, F(session_secret), "", 0, 0, CONFIG_RELOAD,
-	  "a random string of at least 32 characters" },
 	{ "max_message_bytes", KT_INT, F(max_message_bytes), "2097152", 1024, 67108864, CONFIG_RELOAD,
 	  "an integer from 1024 to 67108864" },
 	{ "max_outbound_bytes", KT_INT, F(max_outbound_bytes), "16777216", 65536, 1073741824, CONFIG_RELOAD,
@@ -113,6 +110,18 @@ static const struct key keys[] = {
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))
 _Static_assert(RT_ARRAY_LEN(keys) <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
+
+/* Keys that earlier versions took but never used. A file or command line
+ * that still sets one gets a warning, not the command line's unknown-key
+ * error, so that an upgrade never stops the daemon from starting. The
+ * environment ignores them like any variable that is not ours. */
+static const struct retired_key {
+	const char *name;
+	const char *why;
+} retired[] = {
+	{ "db_max_pool", "each process opens one database handle" },
+	{ "session_secret", "rtftd issues no tokens" },
+};
 
 static const char *dbssl_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
 static const char *env_names[] = { "development", "production", "test" };
@@ -165,6 +174,19 @@ static int find_key_ci(const char *name)
 		if (str_ieq(keys[i].name, name))
 			return i;
 	return -1;
+}
+
+static const struct retired_key *find_retired(const char *name)
+{
+	for (size_t i = 0; i < RT_ARRAY_LEN(retired); i++)
+		if (str_ieq(retired[i].name, name))
+			return &retired[i];
+	return NULL;
+}
+
+bool config_key_is_known(const char *name)
+{
+	return find_key_ci(name) >= 0 || find_retired(name);
 }
 
 static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...) RT_PRINTF(3, 4);
@@ -515,6 +537,11 @@ static void load_file_text(struct config *cfg, const char *name, char *text, str
 		char *k = str_trim(s);
 		char *v = unquote(eq + 1);
 		int idx = find_key(k);
+		const struct retired_key *old = idx < 0 ? find_retired(k) : NULL;
+		if (old) {
+			diag_add(d, false, "%s: key \"%s\" is no longer used (%s): remove it", where, k, old->why);
+			continue;
+		}
 		if (idx < 0) {
 			int ci = find_key_ci(k);
 			if (ci >= 0)
@@ -615,11 +642,6 @@ static void validate(struct config *cfg, struct config_diag *d)
 			free(h);
 		}
 	}
-	size_t slen = strlen(cfg->session_secret);
-	if (slen > 0 && slen < 32) {
-		diag_add(d, cfg->is_production, "session_secret = (redacted, %zu characters): expected %s", slen,
-			 keys[find_key("session_secret")].expect);
-	}
 	if (cfg->ice_check_interval_ms > 0 && cfg->ice_check_interval_ms < 100)
 		diag_add(d, true, "ice_check_interval_ms = \"%d\": expected %s", cfg->ice_check_interval_ms,
 			 keys[find_key("ice_check_interval_ms")].expect);
@@ -671,7 +693,11 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 			if (*q == '-')
 				*q = '_';
 		int idx = find_key_ci(k);
-		if (!eq || idx < 0)
+		const struct retired_key *old = find_retired(k);
+		if (eq && old)
+			diag_add(d, false, "command line: key \"%s\" is no longer used (%s): remove it", old->name,
+				 old->why);
+		else if (!eq || idx < 0)
 			diag_add(d, true, "command line: \"%s\": expected key=value with a known key", o);
 		else
 			(void)set_value(cfg, idx, eq + 1, "command line", d);

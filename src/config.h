@@ -31,14 +31,12 @@ struct config {
 	int max_header_bytes;
 	int max_body_bytes;
 	char *database_url;
-	int db_max_pool;
 	enum db_ssl_mode db_ssl;
 	char *metrics_listen; /* "host:port", or "" when disabled */
 	int drain_timeout_ms;
 	int shutdown_timeout_ms;
 	char *external_url;
 	char *node_env;
-	char *session_secret;
 	int max_message_bytes;
 	int max_outbound_bytes;
 	int heartbeat_interval_ms;
@@ -125,6 +123,9 @@ const char *config_key_name(int i);
 enum config_apply config_key_apply(int i);
 /* "restart", "reload" or "generation": the words of --list-keys */
 const char *config_apply_name(enum config_apply a);
+/* name (any case, '_' not '-') is a key, or a retired one that is still
+ * accepted with a warning: main.c takes --name=value as a setting then. */
+bool config_key_is_known(const char *name);
 
 /* libpq's sslmode name for a db_ssl value ("disable" ... "verify-full"). */
 const char *config_db_sslmode(enum db_ssl_mode m);

@@ -115,11 +115,7 @@ int main(int argc, char **argv)
 			for (char *q = name; *q; q++)
 				if (*q == '-')
 					*q = '_';
-			bool is_key = false;
-			for (int k = 0; k < config_key_count(); k++)
-				if (str_ieq(config_key_name(k), name))
-					is_key = true;
-			if (is_key) {
+			if (config_key_is_known(name)) {
 				overrides[src.noverrides++] = xstrdup(a + 2);
 				continue;
 			}

@@ -8,7 +8,7 @@ import time
 
 from helpers import free_port, port_free, run_rtftd, srcdir, write_config
 
-SECRET = "s3cr3t-" + "q" * 40  # a valid session_secret (>= 32 characters)
+SECRET = "s3cr3t-" + "q" * 40  # a turn_secret
 DB_PASSWORD = "hunter2secret"
 
 
@@ -90,11 +90,11 @@ def test_unknown_key_warned_with_file_and_line(tmp_path):
 
 def test_print_redacts_secrets(tmp_path):
     dburl = "postgres://u:%s@127.0.0.1/x" % DB_PASSWORD
-    path = conf_file(tmp_path, session_secret=SECRET, database_url=dburl)
+    path = conf_file(tmp_path, turn_secret=SECRET, database_url=dburl)
     rc, out, err = run_rtftd(["-c", path, "-t", "-p"])
     assert rc == 0, err
     cfg = printed(out)
-    assert cfg["session_secret"][0] == "(redacted)"
+    assert cfg["turn_secret"][0] == "(redacted)"
     assert cfg["database_url"][0].startswith("postgres://u:")
     assert cfg["database_url"][0].endswith("@127.0.0.1/x")
     for text in (out, err):
@@ -106,12 +106,12 @@ def test_print_redacts_secrets(tmp_path):
 
 def test_print_redacts_secrets_from_every_source(tmp_path):
     path = conf_file(tmp_path)
-    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--session-secret=" + SECRET],
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--turn-secret=" + SECRET],
                              env={"DATABASE_URL": "postgresql://admin:%s@db.example/rt" % DB_PASSWORD})
     assert rc == 0, err
     assert SECRET not in out + err and DB_PASSWORD not in out + err
     cfg = printed(out)
-    assert cfg["session_secret"] == ("(redacted)", "command line")
+    assert cfg["turn_secret"] == ("(redacted)", "command line")
     assert cfg["database_url"][1].startswith("environment DATABASE_URL")
 
 
@@ -201,27 +201,38 @@ def test_daemon_with_bad_config_exits_at_once(daemon):
     assert not re.search(r"rtftd \S+ starting", log), log
 
 
-def test_production_needs_a_long_session_secret(tmp_path):
-    path = conf_file(tmp_path)
-    rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production", "SESSION_SECRET": "abcde"})
-    assert rc == 1
-    assert "session_secret" in err and "32" in err
-    assert "abcde" not in err
-    # the same short secret is only a warning outside production
-    rc, out, err = run_rtftd(["-c", path, "-t"], env={"SESSION_SECRET": "abcde"})
-    assert rc == 0, err
-    assert "session_secret" in err and "abcde" not in err
-    # and production with a long one is fine
-    rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production", "SESSION_SECRET": SECRET})
-    assert rc == 0, err
+REMOVED = {"session_secret": "rtftd issues no tokens", "db_max_pool": "each process opens one database handle"}
 
 
-def test_production_refuses_to_start_with_short_secret(daemon):
-    d = daemon(env={"NODE_ENV": "production", "SESSION_SECRET": "abcde"}, start=False)
-    d.start(wait=False)
-    assert d.wait_exit(10) == 1, d.log_tail()
-    assert "session_secret" in d.log_text()
-    assert "abcde" not in d.log_text()
+def test_removed_keys_are_warnings(tmp_path):
+    """db_max_pool and session_secret did nothing and were removed: a config
+    written for an older rtftd still passes -t, with a warning per key that
+    does not show the value."""
+    path = conf_file(tmp_path, session_secret="abcde", db_max_pool=10)
+    rc, out, err = run_rtftd(["-c", path, "-t", "--session-secret=fghij", "--set", "db_max_pool=5"],
+                             env={"NODE_ENV": "production", "SESSION_SECRET": "klmno", "DB_MAX_POOL": "7"})
+    assert rc == 0, err
+    for name, why in REMOVED.items():
+        assert re.search(r'warning: %s:\d+: key "%s" is no longer used \(%s\)' % (re.escape(path), name, why),
+                         err), err
+        assert 'warning: command line: key "%s" is no longer used' % name in err, err
+    for value in ("abcde", "fghij", "klmno"):
+        assert value not in err
+    # the environment ignores them, as it does any variable that is not a key
+    assert "SESSION_SECRET" not in err and "DB_MAX_POOL" not in err, err
+    # and they are no keys any more
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p"])
+    assert rc == 0, err
+    assert not set(REMOVED) & set(printed(out))
+
+
+def test_daemon_starts_with_removed_keys(daemon):
+    d = daemon(config={"session_secret": "s" * 40, "db_max_pool": 10}, args=["--session-secret=" + "t" * 40])
+    assert d.get("/healthz")[0] == 200
+    log = d.log_text()
+    assert log.count('key "session_secret" is no longer used') == 2, log
+    assert log.count('key "db_max_pool" is no longer used') == 1, log
+    assert "s" * 40 not in log and "t" * 40 not in log
 
 
 def test_list_keys_lists_every_key():
@@ -249,8 +260,6 @@ def test_every_key_settable_from_environment(tmp_path):
     defaults = printed(out)
     env = {}
     for name, (value, _) in defaults.items():
-        if name == "session_secret":
-            value = SECRET
         env[name.upper()] = value
     rc, out, err = run_rtftd(["-c", path, "-t", "-p"], env=env)
     assert rc == 0, err

@@ -60,7 +60,7 @@ int main(void)
 	config_diag_fini(&d);
 
 	char *file = write_file("a.conf", "# comment\n\nport = 9000\nlog_level = debug\nbogus_key = 1\nPORT = 1\n"
-					  "database_url = \"postgres://u:s3cret@db/rtft\"\nsession_secret = "
+					  "database_url = \"postgres://u:s3cret@db/rtft\"\nturn_secret = "
 					  "0123456789abcdef0123456789abcdef\n");
 	src.file = file;
 	src.file_explicit = true;
@@ -74,7 +74,7 @@ int main(void)
 	char *text = config_format(c, true, true);
 	ok(strstr(text, "s3cret") == NULL, "printed config hides the database password");
 	ok(strstr(text, "postgres://u:***@db/rtft") != NULL, "database_url shown redacted");
-	ok(strstr(text, "0123456789abcdef0123456789abcdef") == NULL, "session_secret redacted");
+	ok(strstr(text, "0123456789abcdef0123456789abcdef") == NULL, "turn_secret redacted");
 	ok(strstr(text, "port = \"9000\"") != NULL && strstr(text, "a.conf:3") != NULL, "source annotated");
 	free(text);
 	config_free(c);
@@ -149,20 +149,32 @@ int main(void)
 		free((char *)src.file);
 	}
 
-	src.file = write_file("short.conf", "node_env = production\nsession_secret = short\n");
+	/* keys that were removed still load, with a warning that hides the value */
+	src.file = write_file("retired.conf", "node_env = production\nsession_secret = short\ndb_max_pool = 10\n");
+	char *retired_ov[] = { "session-secret=hunter2", "DB_MAX_POOL=4" };
+	src.overrides = retired_ov;
+	src.noverrides = 2;
 	c = config_load(&src, &d);
-	ok(c == NULL && diag_has(&d, "session_secret = (redacted, 5 characters)"),
-	   "production refuses a short session_secret without showing it");
+	ok(c != NULL && d.nerrors == 0, "a file and command line setting removed keys still load");
+	ok(diag_has(&d, "retired.conf:2: key \"session_secret\" is no longer used"),
+	   "session_secret in the file warned");
+	ok(diag_has(&d, "retired.conf:3: key \"db_max_pool\" is no longer used"), "db_max_pool in the file warned");
+	ok(diag_has(&d, "command line: key \"session_secret\" is no longer used") &&
+		   diag_has(&d, "command line: key \"db_max_pool\" is no longer used"),
+	   "removed keys on the command line warned");
+	ok(!diag_has(&d, "short") && !diag_has(&d, "hunter2"), "the warnings do not show the values");
+	ok(config_key_is_known("session_secret") && config_key_is_known("PORT") && !config_key_is_known("bogus"),
+	   "config_key_is_known: keys and removed keys, any case");
+	bool in_table = false;
+	for (int k = 0; k < config_key_count(); k++)
+		in_table |= strcmp(config_key_name(k), "session_secret") == 0 ||
+			    strcmp(config_key_name(k), "db_max_pool") == 0;
+	ok(!in_table, "removed keys are not in the key table");
 	config_free(c);
 	config_diag_fini(&d);
 	free((char *)src.file);
-	src.file = write_file("short2.conf", "session_secret = short\n");
-	c = config_load(&src, &d);
-	ok(c != NULL && diag_has(&d, "warning: ") && diag_has(&d, "session_secret"),
-	   "development only warns about a short session_secret");
-	config_free(c);
-	config_diag_fini(&d);
-	free((char *)src.file);
+	src.overrides = NULL;
+	src.noverrides = 0;
 
 	src.file = "/nonexistent/explicit.conf";
 	c = config_load(&src, &d);
