@@ -2,8 +2,9 @@
  * config.c: the key table, parsing of every source into a fresh struct
  * config, validation, formatting and diffing for reload.
  * Owns: the one list of keys (name, type, default, limits, apply class).
- * Must not: log (errors and warnings go into struct config_diag for the
- * caller to print), touch sockets, or keep global state.
+ * Must not: log while loading (errors and warnings go into struct
+ * config_diag; the caller prints them with config_diag_print when it knows
+ * where to), touch sockets, or keep global state.
  */
 #include "autoconf.h"
 #include "config.h"
@@ -189,8 +190,8 @@ bool config_key_is_known(const char *name)
 	return find_key_ci(name) >= 0 || find_retired(name);
 }
 
-static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...) RT_PRINTF(3, 4);
-static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...)
+static void diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...) RT_PRINTF(3, 4);
+static void diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...)
 {
 	if (!d)
 		return;
@@ -199,19 +200,33 @@ static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...)
 	char buf[1024];
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	d->lines = xrealloc(d->lines, sizeof(char *) * (size_t)(d->nlines + 1));
-	d->lines[d->nlines++] = xasprintf("%s: %s", is_error ? "error" : "warning", buf);
-	if (is_error)
+	d->lines = xrealloc(d->lines, sizeof *d->lines * (size_t)(d->nlines + 1));
+	d->lines[d->nlines++] = (struct config_diag_line){ .severity = sev, .text = xstrdup(buf) };
+	if (sev == CONFIG_DIAG_ERROR)
 		d->nerrors++;
 }
 
 void config_diag_fini(struct config_diag *d)
 {
 	for (int i = 0; i < d->nlines; i++)
-		free(d->lines[i]);
+		free(d->lines[i].text);
 	free(d->lines);
 	d->lines = NULL;
 	d->nlines = d->nerrors = 0;
+}
+
+void config_diag_print(const struct config_diag *d, bool to_log)
+{
+	for (int i = 0; i < d->nlines; i++) {
+		const struct config_diag_line *l = &d->lines[i];
+		bool is_error = l->severity == CONFIG_DIAG_ERROR;
+		if (!to_log)
+			fprintf(stderr, "rtftd: %s: %s\n", is_error ? "error" : "warning", l->text);
+		else if (is_error)
+			log_error("config %s", l->text);
+		else
+			log_warn("config %s", l->text);
+	}
 }
 
 const char *config_sqlite_path(const char *url)
@@ -436,7 +451,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		free(cfg->source[k]);
 		cfg->source[k] = xstrdup(where);
 	} else {
-		diag_add(d, true, "%s: %s = \"%s\": expected %s", where, key->name, shown, key->expect);
+		diag_add(d, CONFIG_DIAG_ERROR, "%s: %s = \"%s\": expected %s", where, key->name, shown, key->expect);
 	}
 	free(redacted);
 	free(val);
@@ -530,7 +545,7 @@ static void load_file_text(struct config *cfg, const char *name, char *text, str
 		char where[600];
 		snprintf(where, sizeof where, "%s:%d", name, lineno);
 		if (!eq) {
-			diag_add(d, true, "%s: expected \"key = value\", got \"%.60s\"", where, s);
+			diag_add(d, CONFIG_DIAG_ERROR, "%s: expected \"key = value\", got \"%.60s\"", where, s);
 			continue;
 		}
 		*eq = '\0';
@@ -539,16 +554,18 @@ static void load_file_text(struct config *cfg, const char *name, char *text, str
 		int idx = find_key(k);
 		const struct retired_key *old = idx < 0 ? find_retired(k) : NULL;
 		if (old) {
-			diag_add(d, false, "%s: key \"%s\" is no longer used (%s): remove it", where, k, old->why);
+			diag_add(d, CONFIG_DIAG_WARNING, "%s: key \"%s\" is no longer used (%s): remove it", where, k,
+				 old->why);
 			continue;
 		}
 		if (idx < 0) {
 			int ci = find_key_ci(k);
 			if (ci >= 0)
-				diag_add(d, false, "%s: unknown key \"%s\" (keys are lower case in the file: %s)",
-					 where, k, keys[ci].name);
+				diag_add(d, CONFIG_DIAG_WARNING,
+					 "%s: unknown key \"%s\" (keys are lower case in the file: %s)", where, k,
+					 keys[ci].name);
 			else
-				diag_add(d, false, "%s: unknown key \"%s\" ignored", where, k);
+				diag_add(d, CONFIG_DIAG_WARNING, "%s: unknown key \"%s\" ignored", where, k);
 			continue;
 		}
 		(void)set_value(cfg, idx, v, where, d);
@@ -583,7 +600,7 @@ static void load_env_file(struct config *cfg, const char *path, char *text, bool
 			s = str_trim(s + 7);
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			diag_add(d, false, "%s:%d: not a KEY=VALUE line, ignored", path, lineno);
+			diag_add(d, CONFIG_DIAG_WARNING, "%s:%d: not a KEY=VALUE line, ignored", path, lineno);
 			continue;
 		}
 		*eq = '\0';
@@ -636,25 +653,26 @@ static void validate(struct config *cfg, struct config_diag *d)
 		if (parse_addr(cfg->metrics_listen, &h, &p) == RT_OK) {
 			if (p == cfg->port && (strcmp(h, cfg->host) == 0 || strcmp(cfg->host, "0.0.0.0") == 0 ||
 					       strcmp(cfg->host, "::") == 0))
-				diag_add(d, true,
+				diag_add(d, CONFIG_DIAG_ERROR,
 					 "metrics_listen = \"%s\": expected a port other than the main port %d",
 					 cfg->metrics_listen, cfg->port);
 			free(h);
 		}
 	}
 	if (cfg->ice_check_interval_ms > 0 && cfg->ice_check_interval_ms < 100)
-		diag_add(d, true, "ice_check_interval_ms = \"%d\": expected %s", cfg->ice_check_interval_ms,
-			 keys[find_key("ice_check_interval_ms")].expect);
+		diag_add(d, CONFIG_DIAG_ERROR, "ice_check_interval_ms = \"%d\": expected %s",
+			 cfg->ice_check_interval_ms, keys[find_key("ice_check_interval_ms")].expect);
 	struct ice_config ic;
 	struct rt_err ierr;
 	if (ice_config_init(&ic, cfg->stun_servers, cfg->turn_servers, cfg->ice_transport_policy, cfg->turn_secret,
 			    cfg->turn_ttl, cfg->p2p_timeout_ms, &ierr) != RT_OK)
-		diag_add(d, true, "%s", ierr.msg);
+		diag_add(d, CONFIG_DIAG_ERROR, "%s", ierr.msg);
 	else
 		ice_config_fini(&ic);
 	if (cfg->is_production && str_has_prefix(cfg->external_url, "http://"))
-		diag_add(d, false, "external_url = \"%s\": plain http in production; browsers need https for "
-				   "WebRTC outside localhost",
+		diag_add(d, CONFIG_DIAG_WARNING,
+			 "external_url = \"%s\": plain http in production; browsers need https for WebRTC outside "
+			 "localhost",
 			 cfg->external_url);
 }
 
@@ -667,7 +685,7 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	if (src->file_explicit || access(file, F_OK) == 0) {
 		char *text = NULL;
 		if (read_file(file, &text, &err) != RT_OK) {
-			diag_add(d, true, "cannot read config file %s: %s", file, err.msg);
+			diag_add(d, CONFIG_DIAG_ERROR, "cannot read config file %s: %s", file, err.msg);
 		} else {
 			load_file_text(cfg, file, text, d);
 			free(text);
@@ -677,7 +695,7 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	if (src->env_file) {
 		char *text = NULL;
 		if (read_file(src->env_file, &text, &err) != RT_OK) {
-			diag_add(d, true, "cannot read env file %s: %s", src->env_file, err.msg);
+			diag_add(d, CONFIG_DIAG_ERROR, "cannot read env file %s: %s", src->env_file, err.msg);
 		} else {
 			load_env_file(cfg, src->env_file, text, src->use_environ, d);
 			free(text);
@@ -695,10 +713,10 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 		int idx = find_key_ci(k);
 		const struct retired_key *old = find_retired(k);
 		if (eq && old)
-			diag_add(d, false, "command line: key \"%s\" is no longer used (%s): remove it", old->name,
-				 old->why);
+			diag_add(d, CONFIG_DIAG_WARNING, "command line: key \"%s\" is no longer used (%s): remove it",
+				 old->name, old->why);
 		else if (!eq || idx < 0)
-			diag_add(d, true, "command line: \"%s\": expected key=value with a known key", o);
+			diag_add(d, CONFIG_DIAG_ERROR, "command line: \"%s\": expected key=value with a known key", o);
 		else
 			(void)set_value(cfg, idx, eq + 1, "command line", d);
 		free(k);
@@ -813,8 +831,8 @@ struct config *config_parse_text(const char *text, struct rt_err *err)
 	validate(cfg, &d);
 	if (d.nerrors) {
 		for (int i = 0; i < d.nlines; i++)
-			if (str_has_prefix(d.lines[i], "error")) {
-				rt_err_set(err, "%s", d.lines[i]);
+			if (d.lines[i].severity == CONFIG_DIAG_ERROR) {
+				rt_err_set(err, "%s", d.lines[i].text);
 				break;
 			}
 		config_diag_fini(&d);

@@ -73,13 +73,23 @@ struct config_src {
 	int noverrides;
 };
 
-/* Messages from loading: every error and warning, one line each. */
+/* Messages from loading: every error and warning, one line each. An error
+ * makes config_load fail; a warning does not. */
+enum config_severity { CONFIG_DIAG_WARNING, CONFIG_DIAG_ERROR };
+struct config_diag_line {
+	enum config_severity severity;
+	char *text; /* "where: what", without the severity */
+};
 struct config_diag {
-	char **lines;
+	struct config_diag_line *lines;
 	int nlines;
 	int nerrors;
 };
 void config_diag_fini(struct config_diag *d);
+/* The one printer of diag, in the master: to_log, each line through the
+ * log at its severity as "config <text>"; else to stderr as "rtftd: error:
+ * <text>" or "rtftd: warning: <text>" (rtftd -t). */
+void config_diag_print(const struct config_diag *d, bool to_log);
 
 /* Builds a fresh, validated config. Returns NULL when any error was found;
  * all errors and warnings are in diag (caller calls config_diag_fini). */

@@ -39,20 +39,6 @@ static void usage(FILE *f)
 		CONFIG_DEFAULT_FILE);
 }
 
-static void print_diag(const struct config_diag *d, bool to_log)
-{
-	for (int i = 0; i < d->nlines; i++) {
-		if (to_log) {
-			if (str_has_prefix(d->lines[i], "error"))
-				log_error("config %s", d->lines[i] + strlen("error: "));
-			else
-				log_warn("config %s", d->lines[i] + strlen("warning: "));
-		} else {
-			fprintf(stderr, "rtftd: %s\n", d->lines[i]);
-		}
-	}
-}
-
 static int run_migrations(const struct config *cfg, bool only)
 {
 	struct rt_err err;
@@ -171,7 +157,7 @@ int main(int argc, char **argv)
 	struct config_diag diag = { 0 };
 	struct config *cfg = config_load(&src, &diag);
 	if (test) {
-		print_diag(&diag, false);
+		config_diag_print(&diag, false);
 		if (!cfg) {
 			fprintf(stderr, "rtftd: configuration test failed (%d error%s)\n", diag.nerrors,
 				diag.nerrors == 1 ? "" : "s");
@@ -191,7 +177,7 @@ int main(int argc, char **argv)
 	}
 	if (!cfg) {
 		/* logging is not configured yet: stderr in the default format */
-		print_diag(&diag, true);
+		config_diag_print(&diag, true);
 		log_error("invalid configuration: not starting (check it with rtftd -t)");
 		config_diag_fini(&diag);
 		return RT_EXIT_FAILURE;
@@ -203,7 +189,7 @@ int main(int argc, char **argv)
 		return RT_EXIT_FAILURE;
 	}
 	log_set_role("master", -1);
-	print_diag(&diag, true);
+	config_diag_print(&diag, true);
 	config_diag_fini(&diag);
 
 	if (migrate_only) {

@@ -548,23 +548,13 @@ static void broadcast(enum chan_type type, const void *payload, size_t len)
 	}
 }
 
-static void print_diag(struct config_diag *d)
-{
-	for (int i = 0; i < d->nlines; i++) {
-		if (str_has_prefix(d->lines[i], "error"))
-			log_error("config %s", d->lines[i] + strlen("error: "));
-		else
-			log_warn("config %s", d->lines[i] + strlen("warning: "));
-	}
-}
-
 static void reload(void)
 {
 	notify_reloading();
 	log_info("reloading configuration");
 	struct config_diag d = { 0 };
 	struct config *nc = config_load(S.src, &d);
-	print_diag(&d);
+	config_diag_print(&d, true);
 	config_diag_fini(&d);
 	if (!nc) {
 		log_error("reload failed: the configuration is invalid; keeping the current one");

@@ -25,7 +25,7 @@ static char *write_file(const char *name, const char *text)
 static bool diag_has(const struct config_diag *d, const char *needle)
 {
 	for (int i = 0; i < d->nlines; i++)
-		if (strstr(d->lines[i], needle))
+		if (strstr(d->lines[i].text, needle))
 			return true;
 	return false;
 }
@@ -71,6 +71,9 @@ int main(void)
 	ok(diag_has(&d, "a.conf:5: unknown key \"bogus_key\""), "unknown key warned with file:line");
 	ok(diag_has(&d, "keys are lower case in the file: port"), "upper-case key gets a hint");
 	is_int(d.nerrors, 0, "warnings are not errors");
+	ok(d.nlines == 2 && d.lines[0].severity == CONFIG_DIAG_WARNING && d.lines[1].severity == CONFIG_DIAG_WARNING,
+	   "unknown keys have warning severity");
+	ok(str_has_prefix(d.lines[0].text, file), "the text starts with where, not with a severity");
 	char *text = config_format(c, true, true);
 	ok(strstr(text, "s3cret") == NULL, "printed config hides the database password");
 	ok(strstr(text, "postgres://u:***@db/rtft") != NULL, "database_url shown redacted");
@@ -141,9 +144,10 @@ int main(void)
 		src.file = write_file("bad.conf", bad[i][0]);
 		c = config_load(&src, &d);
 		ok(c == NULL && d.nerrors >= 1 && diag_has(&d, bad[i][1]), "bad value refused: %s", bad[i][1]);
+		ok(d.nlines >= 1 && d.lines[0].severity == CONFIG_DIAG_ERROR, "with error severity");
 		if (!diag_has(&d, bad[i][1]))
 			for (int j = 0; j < d.nlines; j++)
-				printf("#   %s\n", d.lines[j]);
+				printf("#   %s\n", d.lines[j].text);
 		config_free(c);
 		config_diag_fini(&d);
 		free((char *)src.file);
@@ -189,6 +193,9 @@ int main(void)
 	struct rt_err err;
 	struct config *c2 = config_parse_text(t, &err);
 	ok(c2 != NULL, "config_format output parses back");
+	ok(config_parse_text("port = \"70000\"\n", &err) == NULL, "config_parse_text refuses a bad value");
+	ok(str_has_prefix(err.msg, "(reload):1: port = \"70000\": expected"), "with the first error's text: %s",
+	   err.msg);
 	char *t2 = config_format(c2, false, false);
 	is_str(t2, t, "round trip is exact");
 	struct config_change ch;
@@ -256,8 +263,8 @@ int main(void)
 	free(r);
 	src.file = write_file("badurl.conf", "database_url = postgress://u:hunter2@db/x\n");
 	c = config_load(&src, &d);
-	ok(c == NULL && d.nlines == 1 && strstr(d.lines[0], "hunter2") == NULL &&
-		   strstr(d.lines[0], "postgress://u:***@db/x") != NULL,
+	ok(c == NULL && d.nlines == 1 && strstr(d.lines[0].text, "hunter2") == NULL &&
+		   strstr(d.lines[0].text, "postgress://u:***@db/x") != NULL,
 	   "an invalid database_url is shown without its password");
 	config_diag_fini(&d);
 	free((char *)src.file);
