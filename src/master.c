@@ -383,7 +383,6 @@ static void on_child_message(struct child *c)
 		switch (type) {
 		case CHAN_READY:
 			c->ready = true;
-			c->fails = c->fails; /* reset only after it has run a while */
 			if (c->kind == CHILD_WORKER && !c->quitting)
 				atomic_store(&rt_shm->slots[c->slot].state, SLOT_READY);
 			if (c->kind == CHILD_METRICS)
@@ -396,8 +395,12 @@ static void on_child_message(struct child *c)
 				S.last_status_ms = time_mono_ms();
 			}
 			break;
-		case CHAN_CONFIG_OK:
+		case CHAN_CONFIG_OK: {
+			/* a worker took a reload in place; a failure it logs itself */
+			char name[32];
+			log_debug("%s applied the new configuration", child_name(c, name, sizeof name));
 			break;
+		}
 		default:
 			log_warn("unexpected channel message %u from pid %d", type, (int)c->pid);
 		}
@@ -585,8 +588,6 @@ static void reload_new_generation(struct config *nc)
 	if (bind_generation(&g, nc, !same_addr, &err) != RT_OK) {
 		log_error("reload failed: %s; keeping the current configuration", err.msg);
 		config_free(nc);
-		struct config_src dummy = { 0 };
-		(void)dummy;
 		(void)log_setup(S.cfg->log_level, S.cfg->log_format, S.cfg->log_file, &err);
 		notify_ready();
 		return;

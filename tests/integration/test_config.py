@@ -296,3 +296,16 @@ def test_reload_keeps_start_only_values(daemon):
     d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
     d.wait_log("settings applied in place")
     assert len([l for l in d.log_text().splitlines() if "takes a restart" in l]) == 2
+
+
+def test_reload_in_place_acknowledged_by_each_worker(daemon):
+    """Workers confirm a config applied in place (CHAN_CONFIG_OK); the master
+    logs each at debug level."""
+    d = daemon()
+    n = d.notify_count()
+    d.write_config(log_level="debug")
+    d.sighup()
+    d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
+    for slot in d.pids()["workers"]:
+        d.wait_log("worker %d applied the new configuration" % slot)
+    assert "unexpected channel message" not in d.log_text()
