@@ -8,6 +8,7 @@
  */
 #include "autoconf.h"
 #include "config.h"
+#include "db.h"
 #include "ice.h"
 #include "util.h"
 
@@ -229,64 +230,6 @@ void config_diag_print(const struct config_diag *d, bool to_log)
 	}
 }
 
-const char *config_sqlite_path(const char *url)
-{
-	if (!url || !str_has_prefix(url, "sqlite://"))
-		return NULL;
-	return url + strlen("sqlite://");
-}
-
-bool config_is_postgres_url(const char *url)
-{
-	return url && (str_has_prefix(url, "postgres://") || str_has_prefix(url, "postgresql://"));
-}
-
-/* Replaces the value of every "password=" query parameter with ***. */
-static char *redact_query(char *url)
-{
-	char *q = strchr(url, '?');
-	if (!q)
-		return url;
-	size_t cap = strlen(url) + 1;
-	char *out = xmalloc(cap + 64);
-	size_t o = (size_t)(q - url);
-	memcpy(out, url, o);
-	const char *p = q;
-	while (*p) {
-		char sep = *p; /* '?' or '&' */
-		const char *end = strchr(p + 1, '&');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n > 9 && str_has_prefix(p + 1, "password=")) {
-			o += (size_t)sprintf(out + o, "%cpassword=***", sep);
-		} else {
-			memcpy(out + o, p, n);
-			o += n;
-		}
-		p += n;
-	}
-	out[o] = '\0';
-	free(url);
-	return out;
-}
-
-char *config_redact_url(const char *url)
-{
-	if (!url)
-		return xstrdup("");
-	const char *scheme = strstr(url, "://");
-	if (!scheme)
-		return redact_query(xstrdup(url));
-	const char *auth = scheme + 3;
-	const char *at = strchr(auth, '@');
-	const char *slash = strchr(auth, '/');
-	if (!at || (slash && slash < at))
-		return redact_query(xstrdup(url));
-	const char *colon = memchr(auth, ':', (size_t)(at - auth));
-	if (!colon)
-		return redact_query(xstrdup(url));
-	return redact_query(xasprintf("%.*s:***%s", (int)(colon - url), url, at));
-}
-
 /* host:port with an optional [v6] host. Fills host (caller frees) and port. */
 static int parse_addr(const char *s, char **host, int *port)
 {
@@ -346,7 +289,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 	long long n;
 	int idx;
 	/* a URL may carry a password: never echo it, even when it is invalid */
-	char *redacted = key->type == KT_DBURL ? config_redact_url(val) : NULL;
+	char *redacted = key->type == KT_DBURL ? db_url_redact(val) : NULL;
 	const char *shown = key->type == KT_SECRET ? "(redacted)" : redacted ? redacted : val;
 
 	switch (key->type) {
@@ -394,8 +337,8 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		}
 		break;
 	case KT_DBURL: {
-		const char *path = config_sqlite_path(val);
-		if ((path && *path) || config_is_postgres_url(val)) {
+		const char *path = db_url_sqlite_path(val);
+		if ((path && *path) || db_url_is_postgres(val)) {
 			str_replace((char **)field, val);
 			rc = RT_OK;
 		}
@@ -773,7 +716,7 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 		return xstrdup(*(char *const *)field);
 	case KT_DBURL:
 		if (redact)
-			return config_redact_url(*(char *const *)field);
+			return db_url_redact(*(char *const *)field);
 		return xstrdup(*(char *const *)field);
 	case KT_ADDR:
 		return xstrdup(**(char *const *)field ? *(char *const *)field : "off");

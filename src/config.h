@@ -140,10 +140,5 @@ bool config_key_is_known(const char *name);
 /* libpq's sslmode name for a db_ssl value ("disable" ... "verify-full"). */
 const char *config_db_sslmode(enum db_ssl_mode m);
 
-/* Strip sqlite:// from a DATABASE_URL; NULL if it is not an sqlite URL. */
-const char *config_sqlite_path(const char *url);
-bool config_is_postgres_url(const char *url);
-/* The URL with any password replaced by "***"; caller frees. */
-char *config_redact_url(const char *url);
 
 #endif

@@ -43,7 +43,7 @@ static int run_migrations(const struct config *cfg, bool only)
 {
 	struct rt_err err;
 	struct db_opts opts = { .sslmode = config_db_sslmode(cfg->db_ssl), .application_name = "rtftd-migrate" };
-	char *shown = config_redact_url(cfg->database_url);
+	char *shown = db_url_redact(cfg->database_url);
 	struct db *db = db_open(cfg->database_url, &opts, &err);
 	if (!db) {
 		log_error("database %s: %s", shown, err.msg);

@@ -3,6 +3,7 @@
  * start-only values on reload. */
 #include "autoconf.h"
 #include "config.h"
+#include "db.h"
 #include "tap.h"
 #include "util.h"
 
@@ -252,13 +253,13 @@ int main(void)
 	config_free(c);
 	config_free(c2);
 
-	ok(config_sqlite_path("sqlite:///var/lib/x.db") && strcmp(config_sqlite_path("sqlite:///var/lib/x.db"),
+	ok(db_url_sqlite_path("sqlite:///var/lib/x.db") && strcmp(db_url_sqlite_path("sqlite:///var/lib/x.db"),
 								 "/var/lib/x.db") == 0,
 	   "sqlite:/// gives an absolute path");
-	char *r = config_redact_url("postgresql://user:pw@host:5432/db?sslmode=require");
+	char *r = db_url_redact("postgresql://user:pw@host:5432/db?sslmode=require");
 	is_str(r, "postgresql://user:***@host:5432/db?sslmode=require", "password redacted in URL");
 	free(r);
-	r = config_redact_url("postgres://host/db?user=a&password=s3cret&sslmode=require");
+	r = db_url_redact("postgres://host/db?user=a&password=s3cret&sslmode=require");
 	is_str(r, "postgres://host/db?user=a&password=***&sslmode=require", "password= query parameter redacted");
 	free(r);
 	src.file = write_file("badurl.conf", "database_url = postgress://u:hunter2@db/x\n");
@@ -268,7 +269,7 @@ int main(void)
 	   "an invalid database_url is shown without its password");
 	config_diag_fini(&d);
 	free((char *)src.file);
-	r = config_redact_url("postgres://host/db");
+	r = db_url_redact("postgres://host/db");
 	is_str(r, "postgres://host/db", "URL without password unchanged");
 	free(r);
 	free(file);
