@@ -1,12 +1,14 @@
 /*
  * config.c: the key table, parsing of every source into a fresh struct
  * config, validation, formatting and diffing for reload.
- * Owns: the one list of keys (name, type, default, limits, reloadable).
- * Must not: log (errors and warnings go into struct config_diag for the
- * caller to print), touch sockets, or keep global state.
+ * Owns: the one list of keys (name, type, default, limits, apply class).
+ * Must not: log while loading (errors and warnings go into struct
+ * config_diag; the caller prints them with config_diag_print when it knows
+ * where to), touch sockets, or keep global state.
  */
 #include "autoconf.h"
 #include "config.h"
+#include "db.h"
 #include "ice.h"
 #include "util.h"
 
@@ -41,76 +43,87 @@ struct key {
 	size_t off;
 	const char *def;
 	long long min, max;
-	bool reload; /* applied in place by running processes */
+	enum config_apply apply; /* what a reload does with a change */
 	const char *expect; /* human text for errors */
 };
 
 #define F(field) offsetof(struct config, field)
 
 static const struct key keys[] = {
-	{ "host", KT_STR, F(host), "0.0.0.0", 0, 0, false, "an IP address or host name to listen on" },
-	{ "port", KT_INT, F(port), "8080", 1, 65535, false, "an integer from 1 to 65535" },
-	{ "workers", KT_WORKERS, F(workers), "auto", 1, RT_MAX_WORKERS, false,
+	{ "host", KT_STR, F(host), "0.0.0.0", 0, 0, CONFIG_GENERATION, "an IP address or host name to listen on" },
+	{ "port", KT_INT, F(port), "8080", 1, 65535, CONFIG_GENERATION, "an integer from 1 to 65535" },
+	{ "workers", KT_WORKERS, F(workers), "auto", 1, RT_MAX_WORKERS, CONFIG_GENERATION,
 	  "\"auto\" or an integer from 1 to 64" },
-	{ "log_level", KT_LEVEL, F(log_level), "info", 0, 0, true, "one of error, warn, info, debug, trace" },
-	{ "log_format", KT_FORMAT, F(log_format), "text", 0, 0, true, "text or json" },
-	{ "log_file", KT_STR, F(log_file), "", 0, 0, true, "a file path, or empty for stderr" },
-	{ "request_timeout_ms", KT_INT, F(request_timeout_ms), "30000", 100, 3600000, true,
+	{ "log_level", KT_LEVEL, F(log_level), "info", 0, 0, CONFIG_RELOAD, "one of error, warn, info, debug, trace" },
+	{ "log_format", KT_FORMAT, F(log_format), "text", 0, 0, CONFIG_RELOAD, "text or json" },
+	{ "log_file", KT_STR, F(log_file), "", 0, 0, CONFIG_RELOAD, "a file path, or empty for stderr" },
+	{ "request_timeout_ms", KT_INT, F(request_timeout_ms), "30000", 100, 3600000, CONFIG_RELOAD,
 	  "an integer from 100 to 3600000 (milliseconds)" },
-	{ "max_request_line_bytes", KT_INT, F(max_request_line_bytes), "4096", 64, 4096, true,
+	{ "max_request_line_bytes", KT_INT, F(max_request_line_bytes), "4096", 64, 4096, CONFIG_RELOAD,
 	  "an integer from 64 to 4096" },
-	{ "max_header_bytes", KT_INT, F(max_header_bytes), "16384", 1024, 65536, true,
+	{ "max_header_bytes", KT_INT, F(max_header_bytes), "16384", 1024, 65536, CONFIG_RELOAD,
 	  "an integer from 1024 to 65536" },
-	{ "max_body_bytes", KT_INT, F(max_body_bytes), "65536", 0, 16777216, true,
+	{ "max_body_bytes", KT_INT, F(max_body_bytes), "65536", 0, 16777216, CONFIG_RELOAD,
 	  "an integer from 0 to 16777216" },
-	{ "database_url", KT_DBURL, F(database_url), "sqlite:///var/lib/rtft/rtft.db", 0, 0, false,
+	{ "database_url", KT_DBURL, F(database_url), "sqlite:///var/lib/rtft/rtft.db", 0, 0, CONFIG_RESTART,
 	  "sqlite:///path/to/file.db or postgres://user@host/db" },
-	{ "db_max_pool", KT_INT, F(db_max_pool), "10", 1, 1000, false, "an integer from 1 to 1000" },
-	{ "db_ssl", KT_DBSSL, F(db_ssl), "prefer", 0, 0, false,
+	{ "db_ssl", KT_DBSSL, F(db_ssl), "prefer", 0, 0, CONFIG_RESTART,
 	  "one of disable, allow, prefer, require, verify-ca, verify-full, true, false" },
-	{ "metrics_listen", KT_ADDR, F(metrics_listen), "127.0.0.1:9464", 0, 0, false,
+	{ "metrics_listen", KT_ADDR, F(metrics_listen), "127.0.0.1:9464", 0, 0, CONFIG_RESTART,
 	  "host:port (IPv6 as [addr]:port), or off" },
-	{ "drain_timeout_ms", KT_INT, F(drain_timeout_ms), "30000", 0, 86400000, true,
+	{ "drain_timeout_ms", KT_INT, F(drain_timeout_ms), "30000", 0, 86400000, CONFIG_RELOAD,
 	  "an integer from 0 to 86400000 (milliseconds)" },
-	{ "shutdown_timeout_ms", KT_INT, F(shutdown_timeout_ms), "10000", 100, 600000, true,
+	{ "shutdown_timeout_ms", KT_INT, F(shutdown_timeout_ms), "10000", 100, 600000, CONFIG_RELOAD,
 	  "an integer from 100 to 600000 (milliseconds)" },
-	{ "external_url", KT_HTTPURL, F(external_url), "", 0, 0, true, "an http:// or https:// URL, or empty" },
-	{ "node_env", KT_ENV, F(node_env), "development", 0, 0, false, "development, production or test" },
-	{ "session_secret", KT_SECRET, F(session_secret), "", 0, 0, true,
-	  "a random string of at least 32 characters" },
-	{ "max_message_bytes", KT_INT, F(max_message_bytes), "2097152", 1024, 67108864, true,
+	{ "external_url", KT_HTTPURL, F(external_url), "", 0, 0, CONFIG_RELOAD,
+	  "an http:// or https:// URL, or empty" },
+	{ "node_env", KT_ENV, F(node_env), "development", 0, 0, CONFIG_RESTART, "development, production or test" },
+	{ "max_message_bytes", KT_INT, F(max_message_bytes), "2097152", 1024, 67108864, CONFIG_RELOAD,
 	  "an integer from 1024 to 67108864" },
-	{ "max_outbound_bytes", KT_INT, F(max_outbound_bytes), "16777216", 65536, 1073741824, true,
+	{ "max_outbound_bytes", KT_INT, F(max_outbound_bytes), "16777216", 65536, 1073741824, CONFIG_RELOAD,
 	  "an integer from 65536 to 1073741824" },
-	{ "heartbeat_interval_ms", KT_INT, F(heartbeat_interval_ms), "30000", 100, 3600000, true,
+	{ "heartbeat_interval_ms", KT_INT, F(heartbeat_interval_ms), "30000", 100, 3600000, CONFIG_RELOAD,
 	  "an integer from 100 to 3600000 (milliseconds)" },
-	{ "register_timeout_ms", KT_INT, F(register_timeout_ms), "60000", 100, 3600000, true,
+	{ "register_timeout_ms", KT_INT, F(register_timeout_ms), "60000", 100, 3600000, CONFIG_RELOAD,
 	  "an integer from 100 to 3600000 (milliseconds)" },
-	{ "user_list_max", KT_INT, F(user_list_max), "1000", 1, 100000, true, "an integer from 1 to 100000" },
-	{ "store_file_names", KT_BOOL, F(store_file_names), "false", 0, 0, true, "true or false" },
-	{ "www_root", KT_STR, F(www_root), RT_DATADIR "/rtft/www", 0, 0, true,
+	{ "user_list_max", KT_INT, F(user_list_max), "1000", 1, 100000, CONFIG_RELOAD, "an integer from 1 to 100000" },
+	{ "store_file_names", KT_BOOL, F(store_file_names), "false", 0, 0, CONFIG_RELOAD, "true or false" },
+	{ "www_root", KT_STR, F(www_root), RT_DATADIR "/rtft/www", 0, 0, CONFIG_RELOAD,
 	  "the directory holding the web page, or empty to serve none" },
-	{ "stun_servers", KT_STR, F(stun_servers), "", 0, 0, true,
+	{ "stun_servers", KT_STR, F(stun_servers), "", 0, 0, CONFIG_RELOAD,
 	  "comma-separated stun:host[:port] or stuns:host[:port] URLs" },
-	{ "turn_servers", KT_STR, F(turn_servers), "", 0, 0, true,
+	{ "turn_servers", KT_STR, F(turn_servers), "", 0, 0, CONFIG_RELOAD,
 	  "comma-separated turn:[user:pass@]host[:port][?transport=udp|tcp] or turns: URLs" },
-	{ "ice_transport_policy", KT_POLICY, F(ice_transport_policy), "all", 0, 0, true, "all or relay" },
-	{ "turn_secret", KT_SECRET, F(turn_secret), "", 0, 0, true,
+	{ "ice_transport_policy", KT_POLICY, F(ice_transport_policy), "all", 0, 0, CONFIG_RELOAD, "all or relay" },
+	{ "turn_secret", KT_SECRET, F(turn_secret), "", 0, 0, CONFIG_RELOAD,
 	  "coturn's static-auth-secret; several comma-separated, the first signs" },
-	{ "turn_ttl", KT_INT, F(turn_ttl), "86400", 5, 604800, true, "an integer from 5 to 604800 (seconds)" },
-	{ "p2p_timeout_ms", KT_INT, F(p2p_timeout_ms), "10000", 1000, 600000, true,
+	{ "turn_ttl", KT_INT, F(turn_ttl), "86400", 5, 604800, CONFIG_RELOAD, "an integer from 5 to 604800 (seconds)" },
+	{ "p2p_timeout_ms", KT_INT, F(p2p_timeout_ms), "10000", 1000, 600000, CONFIG_RELOAD,
 	  "an integer from 1000 to 600000 (milliseconds)" },
-	{ "ice_check_interval_ms", KT_INT, F(ice_check_interval_ms), "30000", 0, 86400000, true,
+	{ "ice_check_interval_ms", KT_INT, F(ice_check_interval_ms), "30000", 0, 86400000, CONFIG_RELOAD,
 	  "0 (off), or an integer from 100 to 86400000 (milliseconds)" },
-	{ "hsts_max_age", KT_INT, F(hsts_max_age), "31536000", 0, 2147483647, true,
+	{ "hsts_max_age", KT_INT, F(hsts_max_age), "31536000", 0, 2147483647, CONFIG_RELOAD,
 	  "an integer from 0 to 2147483647 (seconds)" },
-	{ "rate_limit_window_ms", KT_INT, F(rate_limit_window_ms), "60000", 100, 86400000, true,
+	{ "rate_limit_window_ms", KT_INT, F(rate_limit_window_ms), "60000", 100, 86400000, CONFIG_RELOAD,
 	  "an integer from 100 to 86400000 (milliseconds)" },
-	{ "rate_limit_max", KT_INT, F(rate_limit_max), "30", 1, 1000000, true, "an integer from 1 to 1000000" },
+	{ "rate_limit_max", KT_INT, F(rate_limit_max), "30", 1, 1000000, CONFIG_RELOAD,
+	  "an integer from 1 to 1000000" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))
 _Static_assert(RT_ARRAY_LEN(keys) <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
+
+/* Keys that earlier versions took but never used. A file or command line
+ * that still sets one gets a warning, not the command line's unknown-key
+ * error, so that an upgrade never stops the daemon from starting. The
+ * environment ignores them like any variable that is not ours. */
+static const struct retired_key {
+	const char *name;
+	const char *why;
+} retired[] = {
+	{ "db_max_pool", "each process opens one database handle" },
+	{ "session_secret", "rtftd issues no tokens" },
+};
 
 static const char *dbssl_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
 static const char *env_names[] = { "development", "production", "test" };
@@ -131,17 +144,22 @@ const char *config_key_name(int i)
 	return i >= 0 && i < NKEYS ? keys[i].name : NULL;
 }
 
-bool config_key_new_generation(int i)
+enum config_apply config_key_apply(int i)
 {
-	if (i < 0 || i >= NKEYS)
-		return false;
-	const char *n = keys[i].name;
-	return strcmp(n, "host") == 0 || strcmp(n, "port") == 0 || strcmp(n, "workers") == 0;
+	return i >= 0 && i < NKEYS ? keys[i].apply : CONFIG_RESTART;
 }
 
-bool config_key_reloadable(int i)
+const char *config_apply_name(enum config_apply a)
 {
-	return i >= 0 && i < NKEYS && keys[i].reload;
+	switch (a) {
+	case CONFIG_RELOAD:
+		return "reload";
+	case CONFIG_GENERATION:
+		return "generation";
+	case CONFIG_RESTART:
+		break;
+	}
+	return "restart";
 }
 
 static int find_key(const char *name)
@@ -160,8 +178,21 @@ static int find_key_ci(const char *name)
 	return -1;
 }
 
-static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...) RT_PRINTF(3, 4);
-static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...)
+static const struct retired_key *find_retired(const char *name)
+{
+	for (size_t i = 0; i < RT_ARRAY_LEN(retired); i++)
+		if (str_ieq(retired[i].name, name))
+			return &retired[i];
+	return NULL;
+}
+
+bool config_key_is_known(const char *name)
+{
+	return find_key_ci(name) >= 0 || find_retired(name);
+}
+
+static void diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...) RT_PRINTF(3, 4);
+static void diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...)
 {
 	if (!d)
 		return;
@@ -170,77 +201,33 @@ static void diag_add(struct config_diag *d, bool is_error, const char *fmt, ...)
 	char buf[1024];
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	d->lines = xrealloc(d->lines, sizeof(char *) * (size_t)(d->nlines + 1));
-	d->lines[d->nlines++] = xasprintf("%s: %s", is_error ? "error" : "warning", buf);
-	if (is_error)
+	d->lines = xrealloc(d->lines, sizeof *d->lines * (size_t)(d->nlines + 1));
+	d->lines[d->nlines++] = (struct config_diag_line){ .severity = sev, .text = xstrdup(buf) };
+	if (sev == CONFIG_DIAG_ERROR)
 		d->nerrors++;
 }
 
 void config_diag_fini(struct config_diag *d)
 {
 	for (int i = 0; i < d->nlines; i++)
-		free(d->lines[i]);
+		free(d->lines[i].text);
 	free(d->lines);
 	d->lines = NULL;
 	d->nlines = d->nerrors = 0;
 }
 
-const char *config_sqlite_path(const char *url)
+void config_diag_print(const struct config_diag *d, bool to_log)
 {
-	if (!url || !str_has_prefix(url, "sqlite://"))
-		return NULL;
-	return url + strlen("sqlite://");
-}
-
-bool config_is_postgres_url(const char *url)
-{
-	return url && (str_has_prefix(url, "postgres://") || str_has_prefix(url, "postgresql://"));
-}
-
-/* Replaces the value of every "password=" query parameter with ***. */
-static char *redact_query(char *url)
-{
-	char *q = strchr(url, '?');
-	if (!q)
-		return url;
-	size_t cap = strlen(url) + 1;
-	char *out = xmalloc(cap + 64);
-	size_t o = (size_t)(q - url);
-	memcpy(out, url, o);
-	const char *p = q;
-	while (*p) {
-		char sep = *p; /* '?' or '&' */
-		const char *end = strchr(p + 1, '&');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n > 9 && str_has_prefix(p + 1, "password=")) {
-			o += (size_t)sprintf(out + o, "%cpassword=***", sep);
-		} else {
-			memcpy(out + o, p, n);
-			o += n;
-		}
-		p += n;
+	for (int i = 0; i < d->nlines; i++) {
+		const struct config_diag_line *l = &d->lines[i];
+		bool is_error = l->severity == CONFIG_DIAG_ERROR;
+		if (!to_log)
+			fprintf(stderr, "rtftd: %s: %s\n", is_error ? "error" : "warning", l->text);
+		else if (is_error)
+			log_error("config %s", l->text);
+		else
+			log_warn("config %s", l->text);
 	}
-	out[o] = '\0';
-	free(url);
-	return out;
-}
-
-char *config_redact_url(const char *url)
-{
-	if (!url)
-		return xstrdup("");
-	const char *scheme = strstr(url, "://");
-	if (!scheme)
-		return redact_query(xstrdup(url));
-	const char *auth = scheme + 3;
-	const char *at = strchr(auth, '@');
-	const char *slash = strchr(auth, '/');
-	if (!at || (slash && slash < at))
-		return redact_query(xstrdup(url));
-	const char *colon = memchr(auth, ':', (size_t)(at - auth));
-	if (!colon)
-		return redact_query(xstrdup(url));
-	return redact_query(xasprintf("%.*s:***%s", (int)(colon - url), url, at));
 }
 
 /* host:port with an optional [v6] host. Fills host (caller frees) and port. */
@@ -302,7 +289,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 	long long n;
 	int idx;
 	/* a URL may carry a password: never echo it, even when it is invalid */
-	char *redacted = key->type == KT_DBURL ? config_redact_url(val) : NULL;
+	char *redacted = key->type == KT_DBURL ? db_url_redact(val) : NULL;
 	const char *shown = key->type == KT_SECRET ? "(redacted)" : redacted ? redacted : val;
 
 	switch (key->type) {
@@ -350,8 +337,8 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		}
 		break;
 	case KT_DBURL: {
-		const char *path = config_sqlite_path(val);
-		if ((path && *path) || config_is_postgres_url(val)) {
+		const char *path = db_url_sqlite_path(val);
+		if ((path && *path) || db_url_is_postgres(val)) {
 			str_replace((char **)field, val);
 			rc = RT_OK;
 		}
@@ -407,7 +394,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		free(cfg->source[k]);
 		cfg->source[k] = xstrdup(where);
 	} else {
-		diag_add(d, true, "%s: %s = \"%s\": expected %s", where, key->name, shown, key->expect);
+		diag_add(d, CONFIG_DIAG_ERROR, "%s: %s = \"%s\": expected %s", where, key->name, shown, key->expect);
 	}
 	free(redacted);
 	free(val);
@@ -501,20 +488,27 @@ static void load_file_text(struct config *cfg, const char *name, char *text, str
 		char where[600];
 		snprintf(where, sizeof where, "%s:%d", name, lineno);
 		if (!eq) {
-			diag_add(d, true, "%s: expected \"key = value\", got \"%.60s\"", where, s);
+			diag_add(d, CONFIG_DIAG_ERROR, "%s: expected \"key = value\", got \"%.60s\"", where, s);
 			continue;
 		}
 		*eq = '\0';
 		char *k = str_trim(s);
 		char *v = unquote(eq + 1);
 		int idx = find_key(k);
+		const struct retired_key *old = idx < 0 ? find_retired(k) : NULL;
+		if (old) {
+			diag_add(d, CONFIG_DIAG_WARNING, "%s: key \"%s\" is no longer used (%s): remove it", where, k,
+				 old->why);
+			continue;
+		}
 		if (idx < 0) {
 			int ci = find_key_ci(k);
 			if (ci >= 0)
-				diag_add(d, false, "%s: unknown key \"%s\" (keys are lower case in the file: %s)",
-					 where, k, keys[ci].name);
+				diag_add(d, CONFIG_DIAG_WARNING,
+					 "%s: unknown key \"%s\" (keys are lower case in the file: %s)", where, k,
+					 keys[ci].name);
 			else
-				diag_add(d, false, "%s: unknown key \"%s\" ignored", where, k);
+				diag_add(d, CONFIG_DIAG_WARNING, "%s: unknown key \"%s\" ignored", where, k);
 			continue;
 		}
 		(void)set_value(cfg, idx, v, where, d);
@@ -549,7 +543,7 @@ static void load_env_file(struct config *cfg, const char *path, char *text, bool
 			s = str_trim(s + 7);
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			diag_add(d, false, "%s:%d: not a KEY=VALUE line, ignored", path, lineno);
+			diag_add(d, CONFIG_DIAG_WARNING, "%s:%d: not a KEY=VALUE line, ignored", path, lineno);
 			continue;
 		}
 		*eq = '\0';
@@ -587,39 +581,41 @@ static void load_environ(struct config *cfg, struct config_diag *d)
 		(void)set_value(cfg, find_key("node_env"), rtenv, "environment RTFT_ENV", d);
 }
 
-static void validate(struct config *cfg, struct config_diag *d)
+/* the fields computed from keys */
+static void derive(struct config *cfg)
 {
 	cfg->is_production = strcmp(cfg->node_env, "production") == 0;
+}
+
+static void validate(struct config *cfg, struct config_diag *d)
+{
+	derive(cfg);
 	if (cfg->metrics_listen[0]) {
 		char *h = NULL;
 		int p = 0;
 		if (parse_addr(cfg->metrics_listen, &h, &p) == RT_OK) {
 			if (p == cfg->port && (strcmp(h, cfg->host) == 0 || strcmp(cfg->host, "0.0.0.0") == 0 ||
 					       strcmp(cfg->host, "::") == 0))
-				diag_add(d, true,
+				diag_add(d, CONFIG_DIAG_ERROR,
 					 "metrics_listen = \"%s\": expected a port other than the main port %d",
 					 cfg->metrics_listen, cfg->port);
 			free(h);
 		}
 	}
-	size_t slen = strlen(cfg->session_secret);
-	if (slen > 0 && slen < 32) {
-		diag_add(d, cfg->is_production, "session_secret = (redacted, %zu characters): expected %s", slen,
-			 keys[find_key("session_secret")].expect);
-	}
 	if (cfg->ice_check_interval_ms > 0 && cfg->ice_check_interval_ms < 100)
-		diag_add(d, true, "ice_check_interval_ms = \"%d\": expected %s", cfg->ice_check_interval_ms,
-			 keys[find_key("ice_check_interval_ms")].expect);
+		diag_add(d, CONFIG_DIAG_ERROR, "ice_check_interval_ms = \"%d\": expected %s",
+			 cfg->ice_check_interval_ms, keys[find_key("ice_check_interval_ms")].expect);
 	struct ice_config ic;
 	struct rt_err ierr;
 	if (ice_config_init(&ic, cfg->stun_servers, cfg->turn_servers, cfg->ice_transport_policy, cfg->turn_secret,
 			    cfg->turn_ttl, cfg->p2p_timeout_ms, &ierr) != RT_OK)
-		diag_add(d, true, "%s", ierr.msg);
+		diag_add(d, CONFIG_DIAG_ERROR, "%s", ierr.msg);
 	else
 		ice_config_fini(&ic);
 	if (cfg->is_production && str_has_prefix(cfg->external_url, "http://"))
-		diag_add(d, false, "external_url = \"%s\": plain http in production; browsers need https for "
-				   "WebRTC outside localhost",
+		diag_add(d, CONFIG_DIAG_WARNING,
+			 "external_url = \"%s\": plain http in production; browsers need https for WebRTC outside "
+			 "localhost",
 			 cfg->external_url);
 }
 
@@ -632,7 +628,7 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	if (src->file_explicit || access(file, F_OK) == 0) {
 		char *text = NULL;
 		if (read_file(file, &text, &err) != RT_OK) {
-			diag_add(d, true, "cannot read config file %s: %s", file, err.msg);
+			diag_add(d, CONFIG_DIAG_ERROR, "cannot read config file %s: %s", file, err.msg);
 		} else {
 			load_file_text(cfg, file, text, d);
 			free(text);
@@ -642,7 +638,7 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	if (src->env_file) {
 		char *text = NULL;
 		if (read_file(src->env_file, &text, &err) != RT_OK) {
-			diag_add(d, true, "cannot read env file %s: %s", src->env_file, err.msg);
+			diag_add(d, CONFIG_DIAG_ERROR, "cannot read env file %s: %s", src->env_file, err.msg);
 		} else {
 			load_env_file(cfg, src->env_file, text, src->use_environ, d);
 			free(text);
@@ -658,8 +654,12 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 			if (*q == '-')
 				*q = '_';
 		int idx = find_key_ci(k);
-		if (!eq || idx < 0)
-			diag_add(d, true, "command line: \"%s\": expected key=value with a known key", o);
+		const struct retired_key *old = find_retired(k);
+		if (eq && old)
+			diag_add(d, CONFIG_DIAG_WARNING, "command line: key \"%s\" is no longer used (%s): remove it",
+				 old->name, old->why);
+		else if (!eq || idx < 0)
+			diag_add(d, CONFIG_DIAG_ERROR, "command line: \"%s\": expected key=value with a known key", o);
 		else
 			(void)set_value(cfg, idx, eq + 1, "command line", d);
 		free(k);
@@ -672,13 +672,19 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	return cfg;
 }
 
+/* the field is a char * the config owns */
+static bool is_string(enum ktype t)
+{
+	return t == KT_STR || t == KT_SECRET || t == KT_DBURL || t == KT_ADDR || t == KT_HTTPURL || t == KT_ENV ||
+	       t == KT_POLICY;
+}
+
 void config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;
 	for (int k = 0; k < NKEYS; k++) {
-		if (keys[k].type == KT_STR || keys[k].type == KT_SECRET || keys[k].type == KT_DBURL ||
-		    keys[k].type == KT_ADDR || keys[k].type == KT_HTTPURL || keys[k].type == KT_ENV || keys[k].type == KT_POLICY) {
+		if (is_string(keys[k].type)) {
 			char **f = (char **)((char *)cfg + keys[k].off);
 			if (keys[k].type == KT_SECRET && *f)
 				memset(*f, 0, strlen(*f));
@@ -710,7 +716,7 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 		return xstrdup(*(char *const *)field);
 	case KT_DBURL:
 		if (redact)
-			return config_redact_url(*(char *const *)field);
+			return db_url_redact(*(char *const *)field);
 		return xstrdup(*(char *const *)field);
 	case KT_ADDR:
 		return xstrdup(**(char *const *)field ? *(char *const *)field : "off");
@@ -725,6 +731,13 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 	}
 }
 
+/* the -t -p comment after the source, per apply class */
+static const char *const apply_note[] = {
+	[CONFIG_RESTART] = ", needs a restart",
+	[CONFIG_RELOAD] = "",
+	[CONFIG_GENERATION] = ", reload starts new workers",
+};
+
 char *config_format(const struct config *cfg, bool redact, bool annotate)
 {
 	size_t cap = 4096, len = 0;
@@ -735,10 +748,7 @@ char *config_format(const struct config *cfg, bool redact, bool annotate)
 		char *line;
 		if (annotate)
 			line = xasprintf("%s = \"%s\"  # %s%s\n", keys[k].name, v,
-					 cfg->source[k] ? cfg->source[k] : "default",
-					 keys[k].reload		      ? ""
-					 : config_key_new_generation(k) ? ", reload starts new workers"
-									: ", needs a restart");
+					 cfg->source[k] ? cfg->source[k] : "default", apply_note[keys[k].apply]);
 		else
 			line = xasprintf("%s = \"%s\"\n", keys[k].name, v);
 		size_t n = strlen(line);
@@ -764,8 +774,8 @@ struct config *config_parse_text(const char *text, struct rt_err *err)
 	validate(cfg, &d);
 	if (d.nerrors) {
 		for (int i = 0; i < d.nlines; i++)
-			if (str_has_prefix(d.lines[i], "error")) {
-				rt_err_set(err, "%s", d.lines[i]);
+			if (d.lines[i].severity == CONFIG_DIAG_ERROR) {
+				rt_err_set(err, "%s", d.lines[i].text);
 				break;
 			}
 		config_diag_fini(&d);
@@ -779,23 +789,73 @@ struct config *config_parse_text(const char *text, struct rt_err *err)
 void config_diff(const struct config *old, const struct config *nw, struct config_change *out)
 {
 	memset(out, 0, sizeof *out);
-	size_t pos = 0;
 	for (int k = 0; k < NKEYS; k++) {
 		char *a = value_text(old, k, false);
 		char *b = value_text(nw, k, false);
 		if (strcmp(a, b) != 0) {
 			out->any = true;
-			const char *n = keys[k].name;
-			if (config_key_new_generation(k)) {
+			if (keys[k].apply == CONFIG_GENERATION)
 				out->new_generation = true;
-			} else if (!keys[k].reload) {
-				int w = snprintf(out->restart_keys + pos, sizeof out->restart_keys - pos, "%s%s",
-						 pos ? ", " : "", n);
-				if (w > 0 && (size_t)w < sizeof out->restart_keys - pos)
-					pos += (size_t)w;
-			}
 		}
 		free(a);
 		free(b);
 	}
+}
+
+/* Copies key k's value and source from src into dst. */
+static void copy_key(struct config *dst, const struct config *src, int k)
+{
+	const struct key *key = &keys[k];
+	char *to = (char *)dst + key->off;
+	const char *from = (const char *)src + key->off;
+	switch (key->type) {
+	case KT_INT:
+	case KT_WORKERS:
+		*(int *)to = *(const int *)from;
+		break;
+	case KT_LEVEL:
+		*(enum log_level *)to = *(const enum log_level *)from;
+		break;
+	case KT_FORMAT:
+		*(enum log_format *)to = *(const enum log_format *)from;
+		break;
+	case KT_DBSSL:
+		*(enum db_ssl_mode *)to = *(const enum db_ssl_mode *)from;
+		break;
+	case KT_BOOL:
+		*(bool *)to = *(const bool *)from;
+		break;
+	default:
+		rt_assert(is_string(key->type));
+		if (key->type == KT_SECRET && *(char **)to)
+			memset(*(char **)to, 0, strlen(*(char **)to));
+		str_replace((char **)to, *(char *const *)from);
+		break;
+	}
+	str_replace(&dst->source[k], src->source[k]);
+}
+
+int config_keep_start_only(const struct config *running, struct config *loaded, char *changed, size_t cap)
+{
+	int n = 0;
+	size_t pos = 0;
+	if (cap)
+		changed[0] = '\0';
+	for (int k = 0; k < NKEYS; k++) {
+		if (keys[k].apply != CONFIG_RESTART)
+			continue;
+		char *a = value_text(running, k, false);
+		char *b = value_text(loaded, k, false);
+		if (strcmp(a, b) != 0) {
+			n++;
+			const char *sep = pos ? ", " : "";
+			int w = pos < cap ? snprintf(changed + pos, cap - pos, "%s%s", sep, keys[k].name) : 0;
+			pos = w > 0 && (size_t)w < cap - pos ? pos + (size_t)w : cap; /* truncated: stop there */
+		}
+		free(a);
+		free(b);
+		copy_key(loaded, running, k);
+	}
+	derive(loaded);
+	return n;
 }

@@ -31,14 +31,12 @@ struct config {
 	int max_header_bytes;
 	int max_body_bytes;
 	char *database_url;
-	int db_max_pool;
 	enum db_ssl_mode db_ssl;
 	char *metrics_listen; /* "host:port", or "" when disabled */
 	int drain_timeout_ms;
 	int shutdown_timeout_ms;
 	char *external_url;
 	char *node_env;
-	char *session_secret;
 	int max_message_bytes;
 	int max_outbound_bytes;
 	int heartbeat_interval_ms;
@@ -75,13 +73,23 @@ struct config_src {
 	int noverrides;
 };
 
-/* Messages from loading: every error and warning, one line each. */
+/* Messages from loading: every error and warning, one line each. An error
+ * makes config_load fail; a warning does not. */
+enum config_severity { CONFIG_DIAG_WARNING, CONFIG_DIAG_ERROR };
+struct config_diag_line {
+	enum config_severity severity;
+	char *text; /* "where: what", without the severity */
+};
 struct config_diag {
-	char **lines;
+	struct config_diag_line *lines;
 	int nlines;
 	int nerrors;
 };
 void config_diag_fini(struct config_diag *d);
+/* The one printer of diag, in the master: to_log, each line through the
+ * log at its severity as "config <text>"; else to stderr as "rtftd: error:
+ * <text>" or "rtftd: warning: <text>" (rtftd -t). */
+void config_diag_print(const struct config_diag *d, bool to_log);
 
 /* Builds a fresh, validated config. Returns NULL when any error was found;
  * all errors and warnings are in diag (caller calls config_diag_fini). */
@@ -98,26 +106,39 @@ struct config *config_parse_text(const char *text, struct rt_err *err) RT_MUSTCH
 
 /* What a reload changes. */
 struct config_change {
-	bool new_generation; /* host, port or workers changed */
+	bool new_generation; /* a CONFIG_GENERATION key (host, port, workers) changed */
 	bool any; /* anything changed */
-	char restart_keys[256]; /* start-only keys that changed, comma separated */
 };
 void config_diff(const struct config *old, const struct config *nw, struct config_change *out);
+
+/* Reload, in the master, before config_diff: copies every CONFIG_RESTART
+ * value (and where it came from) of running into loaded, which then differs
+ * from running in reloadable and generation keys only. Returns how many
+ * start-only values differed, and their names, comma separated, in changed
+ * (cap bytes, cut short if they do not fit; "" when none), for the caller to
+ * warn about. loaded stays the caller's. */
+int config_keep_start_only(const struct config *running, struct config *loaded, char *changed, size_t cap);
+
+/* What a reload does with a changed key; every key has exactly one class. */
+enum config_apply {
+	CONFIG_RESTART, /* start-only: the running value stays until a restart */
+	CONFIG_RELOAD, /* the running processes apply the new value in place */
+	CONFIG_GENERATION, /* needs new sockets or processes: a new worker generation applies it */
+};
 
 /* Key table introspection for --list-keys and the docs check. */
 int config_key_count(void);
 const char *config_key_name(int i);
-bool config_key_reloadable(int i);
-/* host, port, workers: a reload applies them with a new worker generation */
-bool config_key_new_generation(int i);
+/* CONFIG_RESTART for an index out of range */
+enum config_apply config_key_apply(int i);
+/* "restart", "reload" or "generation": the words of --list-keys */
+const char *config_apply_name(enum config_apply a);
+/* name (any case, '_' not '-') is a key, or a retired one that is still
+ * accepted with a warning: main.c takes --name=value as a setting then. */
+bool config_key_is_known(const char *name);
 
 /* libpq's sslmode name for a db_ssl value ("disable" ... "verify-full"). */
 const char *config_db_sslmode(enum db_ssl_mode m);
 
-/* Strip sqlite:// from a DATABASE_URL; NULL if it is not an sqlite URL. */
-const char *config_sqlite_path(const char *url);
-bool config_is_postgres_url(const char *url);
-/* The URL with any password replaced by "***"; caller frees. */
-char *config_redact_url(const char *url);
 
 #endif

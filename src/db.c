@@ -2,15 +2,16 @@
  * db.c: the backend-neutral half of db.h. Picks the backend from the URL,
  * times every statement into the handle's struct db_stats, and keeps
  * passwords out of error messages.
- * Owns: db_hist_bounds, the statement counters, the error text of db_open.
+ * Owns: db_hist_bounds, the statement counters, the error text of db_open,
+ * what a database URL looks like (db_url_*).
  * Must not: know any backend's types or SQL dialect (beyond "SELECT 1",
  * "COMMIT" and "ROLLBACK", which both speak), log, or keep global state.
  */
 #include "autoconf.h"
-#include "config.h" /* config_redact_url, config_is_postgres_url */
 #include "db.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,11 +91,71 @@ static void scrub_secrets(char *msg, size_t cap, const char *url)
 	}
 }
 
-/* config_redact_url, plus the password= query parameter it does not know.
- * Room for "***" standing in for secrets shorter than itself. */
+/* ---- database URLs ---- */
+
+const char *db_url_sqlite_path(const char *url)
+{
+	if (!url || !str_has_prefix(url, "sqlite://"))
+		return NULL;
+	return url + strlen("sqlite://");
+}
+
+bool db_url_is_postgres(const char *url)
+{
+	return url && (str_has_prefix(url, "postgres://") || str_has_prefix(url, "postgresql://"));
+}
+
+/* Replaces the value of every "password=" query parameter with ***. */
+static char *redact_query(char *url)
+{
+	char *q = strchr(url, '?');
+	if (!q)
+		return url;
+	size_t cap = strlen(url) + 1;
+	char *out = xmalloc(cap + 64);
+	size_t o = (size_t)(q - url);
+	memcpy(out, url, o);
+	const char *p = q;
+	while (*p) {
+		char sep = *p; /* '?' or '&' */
+		const char *end = strchr(p + 1, '&');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > 9 && str_has_prefix(p + 1, "password=")) {
+			o += (size_t)sprintf(out + o, "%cpassword=***", sep);
+		} else {
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p += n;
+	}
+	out[o] = '\0';
+	free(url);
+	return out;
+}
+
+char *db_url_redact(const char *url)
+{
+	if (!url)
+		return xstrdup("");
+	const char *scheme = strstr(url, "://");
+	if (!scheme)
+		return redact_query(xstrdup(url));
+	const char *auth = scheme + 3;
+	const char *at = strchr(auth, '@');
+	const char *slash = strchr(auth, '/');
+	if (!at || (slash && slash < at))
+		return redact_query(xstrdup(url));
+	const char *colon = memchr(auth, ':', (size_t)(at - auth));
+	if (!colon)
+		return redact_query(xstrdup(url));
+	return redact_query(xasprintf("%.*s:***%s", (int)(colon - url), url, at));
+}
+
+/* db_url_redact, then scrub_secrets over the result as a second net. Room
+ * for "***" standing in for secrets shorter than itself. */
 static char *redact_url(const char *url)
 {
-	char *red = config_redact_url(url);
+	char *red = db_url_redact(url);
 	size_t cap = 3 * strlen(red) + 1;
 	red = xrealloc(red, cap);
 	scrub_secrets(red, cap, url);
@@ -104,9 +165,9 @@ static char *redact_url(const char *url)
 struct db *db_open(const char *url, const struct db_opts *opts, struct rt_err *err)
 {
 	const struct db_ops *ops;
-	if (url && str_has_prefix(url, "sqlite://")) {
+	if (db_url_sqlite_path(url)) {
 		ops = &db_sqlite_ops;
-	} else if (config_is_postgres_url(url)) {
+	} else if (db_url_is_postgres(url)) {
 		ops = &db_pg_ops;
 	} else {
 		char *red = redact_url(url ? url : "");

@@ -34,6 +34,15 @@ struct db;
  * to continue, RT_ERR to stop (db_query then returns RT_ERR). */
 typedef int (*db_row_cb)(void *arg, int ncols, const char *const *vals);
 
+/* Database URLs; pure, any process. The path after sqlite:// (sqlite:///x
+ * gives "/x"), or NULL when url is not an sqlite URL (or NULL). */
+const char *db_url_sqlite_path(const char *url);
+/* postgres:// or postgresql:// */
+bool db_url_is_postgres(const char *url);
+/* url with the password of user:password@ and of every password= query
+ * parameter replaced by "***", for messages; "" for NULL. Caller frees. */
+char *db_url_redact(const char *url);
+
 /* Opens sqlite:///path or postgres://... Returns NULL with err filled; the
  * message never contains a password. Caller frees with db_close(). */
 struct db *db_open(const char *url, const struct db_opts *opts, struct rt_err *err) RT_MUSTCHECK;

@@ -118,8 +118,8 @@ static void sqlite_close(struct db *db)
 
 static struct db *sqlite_open(const char *url, const struct db_opts *opts, struct rt_err *err)
 {
-	const char *path = url + strlen("sqlite://");
-	if (!*path) {
+	const char *path = db_url_sqlite_path(url);
+	if (!path || !*path) {
 		rt_err_set(err, "no file name after sqlite://");
 		return NULL;
 	}

@@ -39,25 +39,11 @@ static void usage(FILE *f)
 		CONFIG_DEFAULT_FILE);
 }
 
-static void print_diag(const struct config_diag *d, bool to_log)
-{
-	for (int i = 0; i < d->nlines; i++) {
-		if (to_log) {
-			if (str_has_prefix(d->lines[i], "error"))
-				log_error("config %s", d->lines[i] + strlen("error: "));
-			else
-				log_warn("config %s", d->lines[i] + strlen("warning: "));
-		} else {
-			fprintf(stderr, "rtftd: %s\n", d->lines[i]);
-		}
-	}
-}
-
 static int run_migrations(const struct config *cfg, bool only)
 {
 	struct rt_err err;
 	struct db_opts opts = { .sslmode = config_db_sslmode(cfg->db_ssl), .application_name = "rtftd-migrate" };
-	char *shown = config_redact_url(cfg->database_url);
+	char *shown = db_url_redact(cfg->database_url);
 	struct db *db = db_open(cfg->database_url, &opts, &err);
 	if (!db) {
 		log_error("database %s: %s", shown, err.msg);
@@ -83,9 +69,43 @@ static int run_migrations(const struct config *cfg, bool only)
 	return RT_OK;
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+struct args {
+	struct config_src src;
+	bool test; /* -t */
+	bool print; /* -p */
+	bool migrate_only;
+};
+
+/* Takes every --KEY=VALUE that names a key out of argv (so getopt never
+ * sees it) into a->src.overrides, which has room for argc entries. Returns
+ * the new argc. */
+static int take_key_args(int argc, char **argv, struct args *a)
 {
-	proctitle_init(argc, argv);
+	int nargs = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (str_has_prefix(arg, "--") && strchr(arg, '=')) {
+			char name[64];
+			snprintf(name, sizeof name, "%.*s", (int)(strchr(arg, '=') - arg - 2), arg + 2);
+			for (char *q = name; *q; q++)
+				if (*q == '-')
+					*q = '_';
+			if (config_key_is_known(name)) {
+				a->src.overrides[a->src.noverrides++] = xstrdup(arg + 2);
+				continue;
+			}
+		}
+		argv[nargs++] = argv[i];
+	}
+	return nargs;
+}
+
+/* Fills a from argv. Returns -1 to go on, or the exit status when the
+ * command line was all there is to do (--version, --help, --list-keys) or
+ * wrong. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
 	enum { OPT_ENV_FILE = 256, OPT_MIGRATE, OPT_SET, OPT_LIST_KEYS };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -99,70 +119,44 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct config_src src = { .use_environ = true };
 	/* static: reachable until exit, whichever way main returns */
 	static char **overrides;
 	overrides = xcalloc((size_t)argc + 1, sizeof(char *));
-	bool test = false, print = false, migrate_only = false;
-
-	/* --KEY=VALUE for any key: take those out before getopt sees them */
-	int nargs = 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (str_has_prefix(a, "--") && strchr(a, '=')) {
-			char name[64];
-			snprintf(name, sizeof name, "%.*s", (int)(strchr(a, '=') - a - 2), a + 2);
-			for (char *q = name; *q; q++)
-				if (*q == '-')
-					*q = '_';
-			bool is_key = false;
-			for (int k = 0; k < config_key_count(); k++)
-				if (str_ieq(config_key_name(k), name))
-					is_key = true;
-			if (is_key) {
-				overrides[src.noverrides++] = xstrdup(a + 2);
-				continue;
-			}
-		}
-		argv[nargs++] = argv[i];
-	}
-	argc = nargs;
+	a->src = (struct config_src){ .use_environ = true, .overrides = overrides };
+	argc = take_key_args(argc, argv, a);
 
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:tpVh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			src.file = optarg;
-			src.file_explicit = true;
+			a->src.file = optarg;
+			a->src.file_explicit = true;
 			break;
 		case OPT_ENV_FILE:
-			src.env_file = optarg;
+			a->src.env_file = optarg;
 			break;
 		case 't':
-			test = true;
+			a->test = true;
 			break;
 		case 'p':
-			print = true;
+			a->print = true;
 			break;
 		case OPT_MIGRATE:
-			migrate_only = true;
+			a->migrate_only = true;
 			break;
 		case OPT_SET:
-			overrides[src.noverrides++] = xstrdup(optarg);
+			overrides[a->src.noverrides++] = xstrdup(optarg);
 			break;
 		case OPT_LIST_KEYS:
 			for (int k = 0; k < config_key_count(); k++)
-				printf("%s %s\n", config_key_name(k),
-				       config_key_reloadable(k)	      ? "reload"
-				       : config_key_new_generation(k) ? "generation"
-								      : "restart");
-			return 0;
+				printf("%s %s\n", config_key_name(k), config_apply_name(config_key_apply(k)));
+			return RT_EXIT_OK;
 		case 'V':
 			printf("rtftd %s\n", PACKAGE_VERSION);
-			return 0;
+			return RT_EXIT_OK;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return RT_EXIT_OK;
 		default:
 			usage(stderr);
 			return RT_EXIT_FAILURE;
@@ -173,18 +167,20 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return RT_EXIT_FAILURE;
 	}
-	src.overrides = overrides;
+	return -1;
+}
 
-	struct config_diag diag = { 0 };
-	struct config *cfg = config_load(&src, &diag);
-	if (test) {
-		print_diag(&diag, false);
-		if (!cfg) {
-			fprintf(stderr, "rtftd: configuration test failed (%d error%s)\n", diag.nerrors,
-				diag.nerrors == 1 ? "" : "s");
-			config_diag_fini(&diag);
-			return RT_EXIT_FAILURE;
-		}
+/* rtftd -t [-p]: report on the loaded config (NULL when invalid) and exit.
+ * Frees cfg and diag. */
+static int test_config(struct config *cfg, struct config_diag *diag, bool print)
+{
+	config_diag_print(diag, false);
+	int rc = RT_EXIT_OK;
+	if (!cfg) {
+		fprintf(stderr, "rtftd: configuration test failed (%d error%s)\n", diag->nerrors,
+			diag->nerrors == 1 ? "" : "s");
+		rc = RT_EXIT_FAILURE;
+	} else {
 		if (print) {
 			char *text = config_format(cfg, true, true);
 			fputs(text, stdout);
@@ -192,32 +188,40 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "rtftd: configuration %s is valid\n",
 			cfg->config_file ? cfg->config_file : "(defaults and environment)");
-		config_diag_fini(&diag);
-		config_free(cfg);
-		return RT_EXIT_OK;
 	}
+	config_diag_fini(diag);
+	config_free(cfg);
+	return rc;
+}
+
+/* Sets up logging from a valid cfg and logs diag (then freed) there. On
+ * failure cfg is freed and the caller exits. */
+static int setup_logging(struct config *cfg, struct config_diag *diag)
+{
 	if (!cfg) {
 		/* logging is not configured yet: stderr in the default format */
-		print_diag(&diag, true);
+		config_diag_print(diag, true);
 		log_error("invalid configuration: not starting (check it with rtftd -t)");
-		config_diag_fini(&diag);
-		return RT_EXIT_FAILURE;
+		config_diag_fini(diag);
+		return RT_ERR;
 	}
 	struct rt_err err;
 	if (log_setup(cfg->log_level, cfg->log_format, cfg->log_file, &err) != RT_OK) {
 		log_error("log_file: %s", err.msg);
+		config_diag_fini(diag);
 		config_free(cfg);
-		return RT_EXIT_FAILURE;
+		return RT_ERR;
 	}
 	log_set_role("master", -1);
-	print_diag(&diag, true);
-	config_diag_fini(&diag);
+	config_diag_print(diag, true);
+	config_diag_fini(diag);
+	return RT_OK;
+}
 
-	if (migrate_only) {
-		int rc = run_migrations(cfg, true);
-		config_free(cfg);
-		return rc == RT_OK ? RT_EXIT_OK : RT_EXIT_FAILURE;
-	}
+/* Shared memory, migrations, then the master loop, which takes cfg. */
+static int start_master(struct config *cfg, const struct config_src *src)
+{
+	struct rt_err err;
 	log_info("rtftd %s starting (config %s, %d workers, %s)", PACKAGE_VERSION,
 		 cfg->config_file ? cfg->config_file : "none", cfg->workers, cfg->node_env);
 	if (!shm_create(&err) || presence_create(0, &err) != RT_OK) {
@@ -229,5 +233,27 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return RT_EXIT_FAILURE;
 	}
-	return master_run(cfg, &src); /* master_run owns cfg */
+	return master_run(cfg, src);
+}
+
+int main(int argc, char **argv)
+{
+	proctitle_init(argc, argv);
+	struct args a = { 0 }; /* lives while the master runs: reload reads a.src again */
+	int rc = parse_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+
+	struct config_diag diag = { 0 };
+	struct config *cfg = config_load(&a.src, &diag);
+	if (a.test)
+		return test_config(cfg, &diag, a.print);
+	if (setup_logging(cfg, &diag) != RT_OK)
+		return RT_EXIT_FAILURE;
+	if (a.migrate_only) {
+		rc = run_migrations(cfg, true);
+		config_free(cfg);
+		return rc == RT_OK ? RT_EXIT_OK : RT_EXIT_FAILURE;
+	}
+	return start_master(cfg, &a.src);
 }

@@ -383,7 +383,6 @@ static void on_child_message(struct child *c)
 		switch (type) {
 		case CHAN_READY:
 			c->ready = true;
-			c->fails = c->fails; /* reset only after it has run a while */
 			if (c->kind == CHILD_WORKER && !c->quitting)
 				atomic_store(&rt_shm->slots[c->slot].state, SLOT_READY);
 			if (c->kind == CHILD_METRICS)
@@ -396,8 +395,12 @@ static void on_child_message(struct child *c)
 				S.last_status_ms = time_mono_ms();
 			}
 			break;
-		case CHAN_CONFIG_OK:
+		case CHAN_CONFIG_OK: {
+			/* a worker took a reload in place; a failure it logs itself */
+			char name[32];
+			log_debug("%s applied the new configuration", child_name(c, name, sizeof name));
 			break;
+		}
 		default:
 			log_warn("unexpected channel message %u from pid %d", type, (int)c->pid);
 		}
@@ -548,14 +551,62 @@ static void broadcast(enum chan_type type, const void *payload, size_t len)
 	}
 }
 
-static void print_diag(struct config_diag *d)
+/* Keeps the previous generation until its workers are gone; the oldest of
+ * a full list is dropped (its workers have long been told to quit). */
+static struct generation *park_generation(const struct generation *g)
 {
-	for (int i = 0; i < d->nlines; i++) {
-		if (str_has_prefix(d->lines[i], "error"))
-			log_error("config %s", d->lines[i] + strlen("error: "));
-		else
-			log_warn("config %s", d->lines[i] + strlen("warning: "));
+	struct generation *old = xmalloc(sizeof *old);
+	*old = *g;
+	size_t i;
+	for (i = 0; i < RT_ARRAY_LEN(old_gens) && old_gens[i]; i++)
+		;
+	if (i == RT_ARRAY_LEN(old_gens)) {
+		free(old_gens[0]->host);
+		free(old_gens[0]);
+		memmove(old_gens, old_gens + 1, sizeof old_gens - sizeof old_gens[0]);
+		i = RT_ARRAY_LEN(old_gens) - 1;
 	}
+	old_gens[i] = old;
+	return old;
+}
+
+/* The running children that are not quitting take cfg in place. */
+static void send_config(const struct config *cfg)
+{
+	char *text = config_format(cfg, false, false);
+	broadcast(CHAN_CONFIG, text, strlen(text));
+	free(text);
+}
+
+/* host, port or workers changed: new workers on new sockets, the old ones
+ * drain. Takes nc; on failure keeps everything as it runs. */
+static void reload_new_generation(struct config *nc)
+{
+	struct rt_err err;
+	struct generation g;
+	bool same_addr = strcmp(nc->host, S.gen.host) == 0 && nc->port == S.gen.port;
+	if (bind_generation(&g, nc, !same_addr, &err) != RT_OK) {
+		log_error("reload failed: %s; keeping the current configuration", err.msg);
+		config_free(nc);
+		(void)log_setup(S.cfg->log_level, S.cfg->log_format, S.cfg->log_file, &err);
+		notify_ready();
+		return;
+	}
+	g.id = S.gen.id + 1;
+	struct generation *old = park_generation(&S.gen);
+	struct config *oc = S.cfg;
+	S.cfg = nc;
+	S.gen = g;
+	log_info("reload: starting %d workers on %s:%d (generation %u); the old ones drain for up to %d ms",
+		 g.nworkers, g.host, g.port, g.id, nc->drain_timeout_ms);
+	retire_generation(old, QUIT_DRAIN, nc->drain_timeout_ms);
+	if (spawn_generation(&S.gen, &err) != RT_OK)
+		log_error("reload: %s", err.msg);
+	send_config(nc); /* the metrics child: the old workers are quitting, the new ones forked with nc */
+	config_free(oc);
+	S.announced_ready = false;
+	S.reloading = true;
+	check_ready();
 }
 
 static void reload(void)
@@ -564,7 +615,7 @@ static void reload(void)
 	log_info("reloading configuration");
 	struct config_diag d = { 0 };
 	struct config *nc = config_load(S.src, &d);
-	print_diag(&d);
+	config_diag_print(&d, true);
 	config_diag_fini(&d);
 	if (!nc) {
 		log_error("reload failed: the configuration is invalid; keeping the current one");
@@ -572,92 +623,19 @@ static void reload(void)
 		notify_status("reload failed: invalid configuration (see the log); running with the previous one");
 		return;
 	}
+	char kept[256];
+	if (config_keep_start_only(S.cfg, nc, kept, sizeof kept) > 0)
+		log_warn("reload: %s changed, which takes a restart; keeping the running values", kept);
 	struct config_change ch;
 	config_diff(S.cfg, nc, &ch);
-	if (ch.restart_keys[0]) {
-		log_warn("reload: %s changed, which takes a restart; keeping the running values", ch.restart_keys);
-		/* keep every start-only value as it is running */
-		char *keep = config_format(S.cfg, false, false);
-		struct config *merged = NULL;
-		char *want = config_format(nc, false, false);
-		/* rebuild: running text, then the reloadable lines of the new one */
-		size_t cap = strlen(keep) + strlen(want) + 2;
-		char *text = xmalloc(cap);
-		snprintf(text, cap, "%s", keep);
-		char *save = NULL;
-		for (char *line = strtok_r(want, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			char key[64] = "";
-			sscanf(line, "%63s", key);
-			for (int k = 0; k < config_key_count(); k++)
-				if (strcmp(config_key_name(k), key) == 0 &&
-				    (config_key_reloadable(k) || config_key_new_generation(k))) {
-					strncat(text, line, cap - strlen(text) - 2);
-					strcat(text, "\n");
-				}
-		}
-		struct rt_err err;
-		merged = config_parse_text(text, &err);
-		free(text);
-		free(keep);
-		free(want);
-		if (merged) {
-			for (int k = 0; k < CONFIG_MAX_KEYS; k++)
-				str_replace(&merged->source[k], nc->source[k]);
-			str_replace(&merged->config_file, nc->config_file);
-			config_free(nc);
-			nc = merged;
-		}
-	}
 	struct rt_err err;
 	if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
 		log_error("reload: %s (keeping the previous log destination)", err.msg);
-
 	if (ch.new_generation) {
-		struct generation g;
-		bool same_addr = strcmp(nc->host, S.gen.host) == 0 && nc->port == S.gen.port;
-		if (bind_generation(&g, nc, !same_addr, &err) != RT_OK) {
-			log_error("reload failed: %s; keeping the current configuration", err.msg);
-			config_free(nc);
-			struct config_src dummy = { 0 };
-			(void)dummy;
-			(void)log_setup(S.cfg->log_level, S.cfg->log_format, S.cfg->log_file, &err);
-			notify_ready();
-			return;
-		}
-		g.id = S.gen.id + 1;
-		/* park the old generation so its workers can drain */
-		struct generation *old = xmalloc(sizeof *old);
-		*old = S.gen;
-		size_t i;
-		for (i = 0; i < RT_ARRAY_LEN(old_gens) && old_gens[i]; i++)
-			;
-		if (i == RT_ARRAY_LEN(old_gens)) {
-			free(old_gens[0]->host);
-			free(old_gens[0]);
-			memmove(old_gens, old_gens + 1, sizeof old_gens - sizeof old_gens[0]);
-			i = RT_ARRAY_LEN(old_gens) - 1;
-		}
-		old_gens[i] = old;
-		struct config *oc = S.cfg;
-		S.cfg = nc;
-		S.gen = g;
-		log_info("reload: starting %d workers on %s:%d (generation %u); the old ones drain for up to %d ms",
-			 g.nworkers, g.host, g.port, g.id, nc->drain_timeout_ms);
-		retire_generation(old, QUIT_DRAIN, nc->drain_timeout_ms);
-		if (spawn_generation(&S.gen, &err) != RT_OK)
-			log_error("reload: %s", err.msg);
-		char *text = config_format(nc, false, false);
-		broadcast(CHAN_CONFIG, text, strlen(text)); /* the metrics child */
-		free(text);
-		config_free(oc);
-		S.announced_ready = false;
-		S.reloading = true;
-		check_ready();
+		reload_new_generation(nc);
 		return;
 	}
-	char *text = config_format(nc, false, false);
-	broadcast(CHAN_CONFIG, text, strlen(text));
-	free(text);
+	send_config(nc);
 	config_free(S.cfg);
 	S.cfg = nc;
 	log_info("reload complete: settings applied in place%s", ch.any ? "" : " (nothing changed)");
@@ -731,6 +709,96 @@ static void raise_nofile(void)
 	log_debug("open files limit: %llu per process", (unsigned long long)rl.rlim_cur);
 }
 
+/* The sockets the master holds for its children: the stats pair, the first
+ * generation's listeners and the metrics listener. */
+static int open_sockets(const struct config *cfg, struct rt_err *err)
+{
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, S.stats_fds) < 0) {
+		rt_err_set(err, "socketpair(AF_UNIX, SOCK_DGRAM) failed: %s", strerror(errno));
+		return RT_ERR;
+	}
+	int big = 1 << 20;
+	(void)setsockopt(S.stats_fds[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+
+	if (bind_generation(&S.gen, cfg, true, err) != RT_OK)
+		return RT_ERR;
+	S.gen.id = 1;
+	if (cfg->metrics_listen[0]) {
+		char *host = NULL;
+		int port = 0;
+		struct rt_err lerr;
+		if (listen_split_addr(cfg->metrics_listen, &host, &port, &lerr) != RT_OK ||
+		    (S.metrics_fd = listen_tcp(host, port, false, 128, &lerr)) < 0) {
+			rt_err_set(err, "metrics_listen: %s", lerr.msg);
+			free(host);
+			return RT_ERR;
+		}
+		free(host);
+	}
+	return RT_OK;
+}
+
+/* One poll() over the self-pipe and every child's channel, then the
+ * children's messages. RT_ERR when poll() itself fails. */
+static int poll_once(void)
+{
+	struct pollfd pfds[PROC_MAX + 1];
+	struct child *owners[PROC_MAX + 1];
+	int n = 0;
+	pfds[n].fd = S.sigpipe[0];
+	pfds[n].events = POLLIN;
+	owners[n++] = NULL;
+	for (int i = 0; i < PROC_MAX; i++) {
+		struct child *c = &proc_children[i];
+		if (c->used && c->pid > 0 && c->chan >= 0) {
+			pfds[n].fd = c->chan;
+			pfds[n].events = POLLIN;
+			owners[n++] = c;
+		}
+	}
+	int64_t now = time_mono_ms();
+	int timeout = (int)next_timeout(now);
+	if (S.stopping && S.stop_deadline_ms - now < timeout)
+		timeout = (int)(S.stop_deadline_ms - now > 0 ? S.stop_deadline_ms - now : 0);
+	int rc = poll(pfds, (nfds_t)n, timeout);
+	if (rc < 0 && errno != EINTR) {
+		log_error("poll() failed: %s", strerror(errno));
+		return RT_ERR;
+	}
+	if (rc > 0 && (pfds[0].revents & POLLIN)) {
+		char drain[64];
+		while (read(S.sigpipe[0], drain, sizeof drain) > 0)
+			;
+	}
+	for (int i = 1; rc > 0 && i < n; i++)
+		if (pfds[i].revents && owners[i]->chan >= 0)
+			on_child_message(owners[i]);
+	return RT_OK;
+}
+
+/* The flags the signal handlers set, in this order: reap before deciding
+ * anything, stop before reload. */
+static void act_on_signals(void)
+{
+	if (got_chld) {
+		got_chld = 0;
+		reap();
+	}
+	if (got_term) {
+		got_term = 0;
+		begin_stop();
+	}
+	if (got_hup) {
+		got_hup = 0;
+		if (!S.stopping)
+			reload();
+	}
+	if (got_usr1) {
+		got_usr1 = 0;
+		reopen_logs();
+	}
+}
+
 int master_run(struct config *cfg, const struct config_src *src)
 {
 	struct rt_err err;
@@ -745,29 +813,9 @@ int master_run(struct config *cfg, const struct config_src *src)
 	}
 	S.watchdog_usec = notify_watchdog_usec();
 	raise_nofile();
-
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, S.stats_fds) < 0) {
-		log_error("socketpair(AF_UNIX, SOCK_DGRAM) failed: %s", strerror(errno));
-		return RT_EXIT_FAILURE;
-	}
-	int big = 1 << 20;
-	(void)setsockopt(S.stats_fds[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-
-	if (bind_generation(&S.gen, cfg, true, &err) != RT_OK) {
+	if (open_sockets(cfg, &err) != RT_OK) {
 		log_error("%s", err.msg);
 		return RT_EXIT_FAILURE;
-	}
-	S.gen.id = 1;
-	if (cfg->metrics_listen[0]) {
-		char *host = NULL;
-		int port = 0;
-		if (listen_split_addr(cfg->metrics_listen, &host, &port, &err) != RT_OK ||
-		    (S.metrics_fd = listen_tcp(host, port, false, 128, &err)) < 0) {
-			log_error("metrics_listen: %s", err.msg);
-			free(host);
-			return RT_EXIT_FAILURE;
-		}
-		free(host);
 	}
 	notify_status("starting %d workers", cfg->workers);
 
@@ -783,58 +831,13 @@ int master_run(struct config *cfg, const struct config_src *src)
 		begin_stop();
 	}
 
-	struct pollfd pfds[PROC_MAX + 1];
-	struct child *owners[PROC_MAX + 1];
 	for (;;) {
 		if (S.stopping && proc_running() == 0)
 			break;
-		int n = 0;
-		pfds[n].fd = S.sigpipe[0];
-		pfds[n].events = POLLIN;
-		owners[n++] = NULL;
-		for (int i = 0; i < PROC_MAX; i++) {
-			struct child *c = &proc_children[i];
-			if (c->used && c->pid > 0 && c->chan >= 0) {
-				pfds[n].fd = c->chan;
-				pfds[n].events = POLLIN;
-				owners[n++] = c;
-			}
-		}
-		int64_t now = time_mono_ms();
-		int timeout = (int)next_timeout(now);
-		if (S.stopping && S.stop_deadline_ms - now < timeout)
-			timeout = (int)(S.stop_deadline_ms - now > 0 ? S.stop_deadline_ms - now : 0);
-		int rc = poll(pfds, (nfds_t)n, timeout);
-		if (rc < 0 && errno != EINTR) {
-			log_error("poll() failed: %s", strerror(errno));
+		if (poll_once() != RT_OK)
 			break;
-		}
-		if (rc > 0 && (pfds[0].revents & POLLIN)) {
-			char drain[64];
-			while (read(S.sigpipe[0], drain, sizeof drain) > 0)
-				;
-		}
-		for (int i = 1; rc > 0 && i < n; i++)
-			if (pfds[i].revents && owners[i]->chan >= 0)
-				on_child_message(owners[i]);
-		if (got_chld) {
-			got_chld = 0;
-			reap();
-		}
-		if (got_term) {
-			got_term = 0;
-			begin_stop();
-		}
-		if (got_hup) {
-			got_hup = 0;
-			if (!S.stopping)
-				reload();
-		}
-		if (got_usr1) {
-			got_usr1 = 0;
-			reopen_logs();
-		}
-		now = time_mono_ms();
+		act_on_signals();
+		int64_t now = time_mono_ms();
 		run_respawns(now);
 		run_kills(now);
 		if (S.stopping && now >= S.stop_deadline_ms + 2000) {

@@ -49,7 +49,7 @@ if ! "$RTFTD_BIN" --list-keys >"$tmp/list" 2>"$tmp/list.err"; then
 	exit 1
 fi
 
-# "name reload|restart" lines; anything else is a broken --list-keys.
+# "name reload|restart|generation" lines; anything else is a broken --list-keys.
 if ! awk 'NF == 0 { next }
 	NF != 2 || $1 !~ /^[a-z][a-z0-9_]*$/ || ($2 != "reload" && $2 != "restart" && $2 != "generation") {
 		printf "check-keys: unexpected --list-keys line %d: %s\n", NR, $0; bad = 1

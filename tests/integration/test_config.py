@@ -8,7 +8,7 @@ import time
 
 from helpers import free_port, port_free, run_rtftd, srcdir, write_config
 
-SECRET = "s3cr3t-" + "q" * 40  # a valid session_secret (>= 32 characters)
+SECRET = "s3cr3t-" + "q" * 40  # a turn_secret
 DB_PASSWORD = "hunter2secret"
 
 
@@ -40,15 +40,21 @@ def printed(stdout):
     return out
 
 
+APPLY_WORDS = {"CONFIG_RESTART": "restart", "CONFIG_RELOAD": "reload", "CONFIG_GENERATION": "generation"}
+
+
 def keys_in_source():
-    """(name, reloadable) for every entry of the key table in src/config.c."""
+    """(name, --list-keys word of its apply class) for every entry of the key
+    table in src/config.c."""
     with open(os.path.join(srcdir(), "src", "config.c")) as f:
         text = f.read()
     table = text[text.index("static const struct key keys[]"):]
     table = table[:table.index("};")]
-    found = re.findall(r'\{\s*"(\w+)",\s*KT_\w+,\s*F\(\w+\),\s*(?:\w+\s+)?"[^"]*",\s*[^,]+,\s*[^,]+,\s*(true|false)', table)
+    found = re.findall(r'\{\s*"(\w+)",\s*KT_\w+,\s*F\(\w+\),\s*(?:\w+\s+)?"[^"]*",\s*[^,]+,\s*[^,]+,\s*(CONFIG_\w+)',
+                       table)
     assert len(found) >= 10, "could not read the key table from src/config.c"
-    return [(name, flag == "true") for name, flag in found]
+    assert len(found) == table.count("KT_"), "a key table entry did not match the pattern"
+    return [(name, APPLY_WORDS[cls]) for name, cls in found]
 
 
 def test_valid_file_passes(tmp_path):
@@ -84,11 +90,11 @@ def test_unknown_key_warned_with_file_and_line(tmp_path):
 
 def test_print_redacts_secrets(tmp_path):
     dburl = "postgres://u:%s@127.0.0.1/x" % DB_PASSWORD
-    path = conf_file(tmp_path, session_secret=SECRET, database_url=dburl)
+    path = conf_file(tmp_path, turn_secret=SECRET, database_url=dburl)
     rc, out, err = run_rtftd(["-c", path, "-t", "-p"])
     assert rc == 0, err
     cfg = printed(out)
-    assert cfg["session_secret"][0] == "(redacted)"
+    assert cfg["turn_secret"][0] == "(redacted)"
     assert cfg["database_url"][0].startswith("postgres://u:")
     assert cfg["database_url"][0].endswith("@127.0.0.1/x")
     for text in (out, err):
@@ -100,12 +106,12 @@ def test_print_redacts_secrets(tmp_path):
 
 def test_print_redacts_secrets_from_every_source(tmp_path):
     path = conf_file(tmp_path)
-    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--session-secret=" + SECRET],
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p", "--turn-secret=" + SECRET],
                              env={"DATABASE_URL": "postgresql://admin:%s@db.example/rt" % DB_PASSWORD})
     assert rc == 0, err
     assert SECRET not in out + err and DB_PASSWORD not in out + err
     cfg = printed(out)
-    assert cfg["session_secret"] == ("(redacted)", "command line")
+    assert cfg["turn_secret"] == ("(redacted)", "command line")
     assert cfg["database_url"][1].startswith("environment DATABASE_URL")
 
 
@@ -195,27 +201,38 @@ def test_daemon_with_bad_config_exits_at_once(daemon):
     assert not re.search(r"rtftd \S+ starting", log), log
 
 
-def test_production_needs_a_long_session_secret(tmp_path):
-    path = conf_file(tmp_path)
-    rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production", "SESSION_SECRET": "abcde"})
-    assert rc == 1
-    assert "session_secret" in err and "32" in err
-    assert "abcde" not in err
-    # the same short secret is only a warning outside production
-    rc, out, err = run_rtftd(["-c", path, "-t"], env={"SESSION_SECRET": "abcde"})
-    assert rc == 0, err
-    assert "session_secret" in err and "abcde" not in err
-    # and production with a long one is fine
-    rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production", "SESSION_SECRET": SECRET})
-    assert rc == 0, err
+REMOVED = {"session_secret": "rtftd issues no tokens", "db_max_pool": "each process opens one database handle"}
 
 
-def test_production_refuses_to_start_with_short_secret(daemon):
-    d = daemon(env={"NODE_ENV": "production", "SESSION_SECRET": "abcde"}, start=False)
-    d.start(wait=False)
-    assert d.wait_exit(10) == 1, d.log_tail()
-    assert "session_secret" in d.log_text()
-    assert "abcde" not in d.log_text()
+def test_removed_keys_are_warnings(tmp_path):
+    """db_max_pool and session_secret did nothing and were removed: a config
+    written for an older rtftd still passes -t, with a warning per key that
+    does not show the value."""
+    path = conf_file(tmp_path, session_secret="abcde", db_max_pool=10)
+    rc, out, err = run_rtftd(["-c", path, "-t", "--session-secret=fghij", "--set", "db_max_pool=5"],
+                             env={"NODE_ENV": "production", "SESSION_SECRET": "klmno", "DB_MAX_POOL": "7"})
+    assert rc == 0, err
+    for name, why in REMOVED.items():
+        assert re.search(r'warning: %s:\d+: key "%s" is no longer used \(%s\)' % (re.escape(path), name, why),
+                         err), err
+        assert 'warning: command line: key "%s" is no longer used' % name in err, err
+    for value in ("abcde", "fghij", "klmno"):
+        assert value not in err
+    # the environment ignores them, as it does any variable that is not a key
+    assert "SESSION_SECRET" not in err and "DB_MAX_POOL" not in err, err
+    # and they are no keys any more
+    rc, out, err = run_rtftd(["-c", path, "-t", "-p"])
+    assert rc == 0, err
+    assert not set(REMOVED) & set(printed(out))
+
+
+def test_daemon_starts_with_removed_keys(daemon):
+    d = daemon(config={"session_secret": "s" * 40, "db_max_pool": 10}, args=["--session-secret=" + "t" * 40])
+    assert d.get("/healthz")[0] == 200
+    log = d.log_text()
+    assert log.count('key "session_secret" is no longer used') == 2, log
+    assert log.count('key "db_max_pool" is no longer used') == 1, log
+    assert "s" * 40 not in log and "t" * 40 not in log
 
 
 def test_list_keys_lists_every_key():
@@ -227,12 +244,12 @@ def test_list_keys_lists_every_key():
         listed[name] = kind
     expected = keys_in_source()
     assert sorted(listed) == sorted(name for name, _ in expected)
-    # design.md: the listen address and the worker count take a new worker
-    # generation on reload; the rest is applied in place or needs a restart
-    generation = {"host", "port", "workers"}
-    for name, reload in expected:
-        want = "reload" if reload else "generation" if name in generation else "restart"
-        assert listed[name] == want, (name, listed[name])
+    for name, word in expected:
+        assert listed[name] == word, (name, listed[name])
+    # design.md: the listen address and the worker count, and nothing else,
+    # take a new worker generation on reload
+    assert {name for name, word in listed.items() if word == "generation"} == {"host", "port", "workers"}
+    assert listed["database_url"] == "restart" and listed["log_level"] == "reload"
 
 
 def test_every_key_settable_from_environment(tmp_path):
@@ -243,10 +260,52 @@ def test_every_key_settable_from_environment(tmp_path):
     defaults = printed(out)
     env = {}
     for name, (value, _) in defaults.items():
-        if name == "session_secret":
-            value = SECRET
         env[name.upper()] = value
     rc, out, err = run_rtftd(["-c", path, "-t", "-p"], env=env)
     assert rc == 0, err
     for name, (value, source) in printed(out).items():
         assert source.startswith("environment %s" % name.upper()), (name, source)
+
+
+def test_reload_keeps_start_only_values(daemon):
+    """A reload that changes start-only keys together with a reloadable and a
+    generation key: the start-only ones are named once and keep running, the
+    others are applied."""
+    d = daemon()
+    other_metrics = free_port()
+    other_db = os.path.join(d.dir, "other.db")
+    n = d.notify_count()
+    d.write_config(metrics_listen="127.0.0.1:%d" % other_metrics, database_url="sqlite://" + other_db,
+                   log_level="debug", workers=3)
+    d.sighup()
+    d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
+    d.wait_log("reload complete: 3 workers ready")
+    warned = [l for l in d.log_text().splitlines() if "takes a restart" in l]
+    assert len(warned) == 1, warned
+    assert "reload: database_url, metrics_listen changed, which takes a restart; keeping the running values" \
+        in warned[0], warned[0]
+    assert " warn" in warned[0], warned[0]
+    d.wait_log(" debug: ")  # log_level was applied
+    assert d.metrics_get("/healthz")[0] == 200  # still on the old metrics port
+    assert port_free(other_metrics)
+    assert d.get("/healthz")[0] == 200
+    assert not os.path.exists(other_db)
+    # the file still differs from what runs: the next reload says so again
+    n = d.notify_count()
+    d.sighup()
+    d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
+    d.wait_log("settings applied in place")
+    assert len([l for l in d.log_text().splitlines() if "takes a restart" in l]) == 2
+
+
+def test_reload_in_place_acknowledged_by_each_worker(daemon):
+    """Workers confirm a config applied in place (CHAN_CONFIG_OK); the master
+    logs each at debug level."""
+    d = daemon()
+    n = d.notify_count()
+    d.write_config(log_level="debug")
+    d.sighup()
+    d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
+    for slot in d.pids()["workers"]:
+        d.wait_log("worker %d applied the new configuration" % slot)
+    assert "unexpected channel message" not in d.log_text()

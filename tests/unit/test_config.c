@@ -1,7 +1,9 @@
 /* Unit tests for config.c: sources and precedence, validation messages,
- * formatting with redaction, the reload text round trip and diffs. */
+ * formatting with redaction, the reload text round trip, diffs and keeping
+ * start-only values on reload. */
 #include "autoconf.h"
 #include "config.h"
+#include "db.h"
 #include "tap.h"
 #include "util.h"
 
@@ -24,7 +26,7 @@ static char *write_file(const char *name, const char *text)
 static bool diag_has(const struct config_diag *d, const char *needle)
 {
 	for (int i = 0; i < d->nlines; i++)
-		if (strstr(d->lines[i], needle))
+		if (strstr(d->lines[i].text, needle))
 			return true;
 	return false;
 }
@@ -59,7 +61,7 @@ int main(void)
 	config_diag_fini(&d);
 
 	char *file = write_file("a.conf", "# comment\n\nport = 9000\nlog_level = debug\nbogus_key = 1\nPORT = 1\n"
-					  "database_url = \"postgres://u:s3cret@db/rtft\"\nsession_secret = "
+					  "database_url = \"postgres://u:s3cret@db/rtft\"\nturn_secret = "
 					  "0123456789abcdef0123456789abcdef\n");
 	src.file = file;
 	src.file_explicit = true;
@@ -70,10 +72,13 @@ int main(void)
 	ok(diag_has(&d, "a.conf:5: unknown key \"bogus_key\""), "unknown key warned with file:line");
 	ok(diag_has(&d, "keys are lower case in the file: port"), "upper-case key gets a hint");
 	is_int(d.nerrors, 0, "warnings are not errors");
+	ok(d.nlines == 2 && d.lines[0].severity == CONFIG_DIAG_WARNING && d.lines[1].severity == CONFIG_DIAG_WARNING,
+	   "unknown keys have warning severity");
+	ok(str_has_prefix(d.lines[0].text, file), "the text starts with where, not with a severity");
 	char *text = config_format(c, true, true);
 	ok(strstr(text, "s3cret") == NULL, "printed config hides the database password");
 	ok(strstr(text, "postgres://u:***@db/rtft") != NULL, "database_url shown redacted");
-	ok(strstr(text, "0123456789abcdef0123456789abcdef") == NULL, "session_secret redacted");
+	ok(strstr(text, "0123456789abcdef0123456789abcdef") == NULL, "turn_secret redacted");
 	ok(strstr(text, "port = \"9000\"") != NULL && strstr(text, "a.conf:3") != NULL, "source annotated");
 	free(text);
 	config_free(c);
@@ -140,28 +145,41 @@ int main(void)
 		src.file = write_file("bad.conf", bad[i][0]);
 		c = config_load(&src, &d);
 		ok(c == NULL && d.nerrors >= 1 && diag_has(&d, bad[i][1]), "bad value refused: %s", bad[i][1]);
+		ok(d.nlines >= 1 && d.lines[0].severity == CONFIG_DIAG_ERROR, "with error severity");
 		if (!diag_has(&d, bad[i][1]))
 			for (int j = 0; j < d.nlines; j++)
-				printf("#   %s\n", d.lines[j]);
+				printf("#   %s\n", d.lines[j].text);
 		config_free(c);
 		config_diag_fini(&d);
 		free((char *)src.file);
 	}
 
-	src.file = write_file("short.conf", "node_env = production\nsession_secret = short\n");
+	/* keys that were removed still load, with a warning that hides the value */
+	src.file = write_file("retired.conf", "node_env = production\nsession_secret = short\ndb_max_pool = 10\n");
+	char *retired_ov[] = { "session-secret=hunter2", "DB_MAX_POOL=4" };
+	src.overrides = retired_ov;
+	src.noverrides = 2;
 	c = config_load(&src, &d);
-	ok(c == NULL && diag_has(&d, "session_secret = (redacted, 5 characters)"),
-	   "production refuses a short session_secret without showing it");
+	ok(c != NULL && d.nerrors == 0, "a file and command line setting removed keys still load");
+	ok(diag_has(&d, "retired.conf:2: key \"session_secret\" is no longer used"),
+	   "session_secret in the file warned");
+	ok(diag_has(&d, "retired.conf:3: key \"db_max_pool\" is no longer used"), "db_max_pool in the file warned");
+	ok(diag_has(&d, "command line: key \"session_secret\" is no longer used") &&
+		   diag_has(&d, "command line: key \"db_max_pool\" is no longer used"),
+	   "removed keys on the command line warned");
+	ok(!diag_has(&d, "short") && !diag_has(&d, "hunter2"), "the warnings do not show the values");
+	ok(config_key_is_known("session_secret") && config_key_is_known("PORT") && !config_key_is_known("bogus"),
+	   "config_key_is_known: keys and removed keys, any case");
+	bool in_table = false;
+	for (int k = 0; k < config_key_count(); k++)
+		in_table |= strcmp(config_key_name(k), "session_secret") == 0 ||
+			    strcmp(config_key_name(k), "db_max_pool") == 0;
+	ok(!in_table, "removed keys are not in the key table");
 	config_free(c);
 	config_diag_fini(&d);
 	free((char *)src.file);
-	src.file = write_file("short2.conf", "session_secret = short\n");
-	c = config_load(&src, &d);
-	ok(c != NULL && diag_has(&d, "warning: ") && diag_has(&d, "session_secret"),
-	   "development only warns about a short session_secret");
-	config_free(c);
-	config_diag_fini(&d);
-	free((char *)src.file);
+	src.overrides = NULL;
+	src.noverrides = 0;
 
 	src.file = "/nonexistent/explicit.conf";
 	c = config_load(&src, &d);
@@ -176,6 +194,9 @@ int main(void)
 	struct rt_err err;
 	struct config *c2 = config_parse_text(t, &err);
 	ok(c2 != NULL, "config_format output parses back");
+	ok(config_parse_text("port = \"70000\"\n", &err) == NULL, "config_parse_text refuses a bad value");
+	ok(str_has_prefix(err.msg, "(reload):1: port = \"70000\": expected"), "with the first error's text: %s",
+	   err.msg);
 	char *t2 = config_format(c2, false, false);
 	is_str(t2, t, "round trip is exact");
 	struct config_change ch;
@@ -183,35 +204,72 @@ int main(void)
 	ok(!ch.any, "no difference after round trip");
 	c2->log_level = LOG_LVL_ERROR;
 	config_diff(c, c2, &ch);
-	ok(ch.any && !ch.new_generation && !ch.restart_keys[0], "log_level change is in place");
+	ok(ch.any && !ch.new_generation, "log_level change is in place");
 	c2->workers = c->workers + 1;
 	config_diff(c, c2, &ch);
 	ok(ch.new_generation, "workers change needs a new generation");
-	str_replace(&c2->database_url, "sqlite:///tmp/other.db");
-	config_diff(c, c2, &ch);
-	ok(strstr(ch.restart_keys, "database_url") != NULL, "database_url change needs a restart");
 	free(t);
 	free(t2);
+
+	/* reload: start-only values stay as they run, the rest is taken */
+	char kept[256];
+	is_int(config_keep_start_only(c, c2, kept, sizeof kept), 0, "nothing start-only changed: nothing kept");
+	is_str(kept, "", "and no names");
+	int k_db = -1;
+	for (int k = 0; k < config_key_count(); k++)
+		if (strcmp(config_key_name(k), "database_url") == 0)
+			k_db = k;
+	str_replace(&c2->database_url, "sqlite:///tmp/other.db");
+	c2->db_ssl = DB_SSL_VERIFY_FULL;
+	str_replace(&c2->metrics_listen, "");
+	str_replace(&c2->node_env, "production");
+	c2->is_production = true;
+	c2->port = c->port + 1;
+	str_replace(&c2->source[k_db], "environment DATABASE_URL");
+	is_int(config_keep_start_only(c, c2, kept, sizeof kept), 4, "four start-only values changed");
+	is_str(kept, "database_url, db_ssl, metrics_listen, node_env", "named in table order");
+	is_str(c2->database_url, c->database_url, "database_url keeps the running value");
+	is_int(c2->db_ssl, c->db_ssl, "db_ssl keeps the running value");
+	is_str(c2->metrics_listen, c->metrics_listen, "metrics_listen keeps the running value");
+	is_str(c2->node_env, c->node_env, "node_env keeps the running value");
+	ok(!c2->is_production, "is_production follows the kept node_env");
+	is_str(c2->source[k_db], c->source[k_db], "a kept value keeps the running source");
+	is_int(c2->log_level, LOG_LVL_ERROR, "a reloadable value is taken");
+	is_int(c2->port, c->port + 1, "a generation value is taken");
+	is_int(c2->workers, c->workers + 1, "so is the worker count");
+	config_diff(c, c2, &ch);
+	ok(ch.any && ch.new_generation, "the diff after keeping sees the generation change");
+	char *tk = config_format(c2, false, false);
+	struct config *c3 = config_parse_text(tk, &err);
+	ok(c3 != NULL, "the kept config is still valid");
+	config_free(c3);
+	free(tk);
+	str_replace(&c2->database_url, "sqlite:///tmp/other.db");
+	str_replace(&c2->node_env, "test");
+	char small[10];
+	is_int(config_keep_start_only(c, c2, small, sizeof small), 2, "a short buffer still counts every change");
+	is_str(small, "database_", "and holds the names cut short");
+	is_int(config_keep_start_only(c, c2, kept, sizeof kept), 0, "keeping twice changes nothing more");
 	config_free(c);
 	config_free(c2);
 
-	ok(config_sqlite_path("sqlite:///var/lib/x.db") && strcmp(config_sqlite_path("sqlite:///var/lib/x.db"),
+	ok(db_url_sqlite_path("sqlite:///var/lib/x.db") && strcmp(db_url_sqlite_path("sqlite:///var/lib/x.db"),
 								 "/var/lib/x.db") == 0,
 	   "sqlite:/// gives an absolute path");
-	char *r = config_redact_url("postgresql://user:pw@host:5432/db?sslmode=require");
+	char *r = db_url_redact("postgresql://user:pw@host:5432/db?sslmode=require");
 	is_str(r, "postgresql://user:***@host:5432/db?sslmode=require", "password redacted in URL");
 	free(r);
-	r = config_redact_url("postgres://host/db?user=a&password=s3cret&sslmode=require");
+	r = db_url_redact("postgres://host/db?user=a&password=s3cret&sslmode=require");
 	is_str(r, "postgres://host/db?user=a&password=***&sslmode=require", "password= query parameter redacted");
 	free(r);
 	src.file = write_file("badurl.conf", "database_url = postgress://u:hunter2@db/x\n");
 	c = config_load(&src, &d);
-	ok(c == NULL && d.nlines == 1 && strstr(d.lines[0], "hunter2") == NULL &&
-		   strstr(d.lines[0], "postgress://u:***@db/x") != NULL,
+	ok(c == NULL && d.nlines == 1 && strstr(d.lines[0].text, "hunter2") == NULL &&
+		   strstr(d.lines[0].text, "postgress://u:***@db/x") != NULL,
 	   "an invalid database_url is shown without its password");
 	config_diag_fini(&d);
 	free((char *)src.file);
-	r = config_redact_url("postgres://host/db");
+	r = db_url_redact("postgres://host/db");
 	is_str(r, "postgres://host/db", "URL without password unchanged");
 	free(r);
 	free(file);
