@@ -10,6 +10,7 @@
 #include "autoconf.h"
 #include "metrics.h"
 #include "chan.h"
+#include "child.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -26,7 +27,6 @@
 #include <json-c/json_c_version.h>
 #include <libpq-fe.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ static struct {
 	bool http_on;
 	struct config *cfg;
 	struct metrics_agg agg;
-	struct event *chan_ev, *stats_ev, *tick_ev;
+	struct event *stats_ev, *tick_ev;
 	pthread_t db_thread;
 	bool db_thread_on;
 	pthread_mutex_t db_lock;
@@ -486,17 +486,6 @@ static int metrics_handler(evhtp_request_t *req, struct evbuffer *body, void *ar
 	return 200;
 }
 
-static int healthz_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	evbuffer_add_printf(body, "{\"status\":\"ok\"}\n");
-	return 200;
-}
-
-static int readyz_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	return http_readyz_json(body);
-}
-
 /* ---- loop ---- */
 
 static void stats_cb(evutil_socket_t fd, short what, void *arg)
@@ -543,52 +532,23 @@ static void stop(void)
 	event_base_loopexit(M.base, NULL);
 }
 
-static void chan_cb(evutil_socket_t fd, short what, void *arg)
+static void quit_cb(int mode, int timeout_ms)
 {
-	static char buf[CHAN_MAX_PAYLOAD + 1];
-	for (;;) {
-		uint16_t type;
-		int n = chan_recv(fd, &type, buf, CHAN_MAX_PAYLOAD);
-		if (n == RT_AGAIN)
-			return;
-		if (n == RT_ERR) {
-			log_debug("master channel closed: stopping");
-			stop();
-			return;
-		}
-		buf[n] = '\0';
-		if (type == CHAN_QUIT) {
-			stop();
-		} else if (type == CHAN_CONFIG) {
-			struct rt_err err;
-			struct config *nc = config_parse_text(buf, &err);
-			if (!nc) {
-				log_error("reload: cannot apply the master's configuration: %s", err.msg);
-				continue;
-			}
-			if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
-				log_error("reload: %s", err.msg);
-			if (M.http_on)
-				http_server_apply(&M.http, nc);
-			icecheck_apply(nc);
-			/* the checker thread reads database_url, which never changes on
-			 * reload (start-only), so the old config can go */
-			struct config *old = M.cfg;
-			pthread_mutex_lock(&M.db_lock);
-			M.cfg = nc;
-			pthread_mutex_unlock(&M.db_lock);
-			config_free(old);
-		} else if (type == CHAN_REOPEN_LOG) {
-			struct rt_err err;
-			if (log_reopen(&err) != RT_OK)
-				log_error("reopening the log file failed: %s", err.msg);
-		}
-	}
+	stop(); /* nothing here to drain */
 }
 
-static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+static void apply_cb(struct config *nc)
 {
-	stop();
+	if (M.http_on)
+		http_server_apply(&M.http, nc);
+	icecheck_apply(nc);
+	/* the checker thread reads database_url, which never changes on
+	 * reload (start-only), so the old config can go */
+	struct config *old = M.cfg;
+	pthread_mutex_lock(&M.db_lock);
+	M.cfg = nc;
+	pthread_mutex_unlock(&M.db_lock);
+	config_free(old);
 }
 
 void metrics_main(struct metrics_args *a)
@@ -597,17 +557,7 @@ void metrics_main(struct metrics_args *a)
 	M.a = a;
 	M.cfg = a->cfg;
 	M.started_ms = time_mono_ms();
-	log_set_role("metrics", -1);
-	const char *fault = getenv("RTFTD_TEST_FAIL_INIT");
-	if (fault && strcmp(fault, "metrics") == 0) {
-		log_error("cannot initialise: RTFTD_TEST_FAIL_INIT=metrics");
-		exit(RT_EXIT_CHILD_INIT);
-	}
-	M.base = event_base_new();
-	if (!M.base) {
-		log_error("event_base_new() failed");
-		exit(RT_EXIT_CHILD_INIT);
-	}
+	M.base = child_setup("metrics", -1);
 	if (a->listen_fd >= 0) {
 		if (http_server_init(&M.http, M.base, a->listen_fd, M.cfg, "metrics", -1, &err) != RT_OK) {
 			log_error("cannot serve metrics: %s", err.msg);
@@ -615,15 +565,12 @@ void metrics_main(struct metrics_args *a)
 		}
 		M.http_on = true;
 		http_route(&M.http, "/metrics", ROUTE_METRICS, metrics_handler, NULL);
-		http_route(&M.http, "/healthz", ROUTE_HEALTHZ, healthz_handler, NULL);
-		http_route(&M.http, "/readyz", ROUTE_READYZ, readyz_handler, NULL);
+		child_routes(&M.http, NULL);
 	}
-	M.chan_ev = event_new(M.base, a->chan_fd, EV_READ | EV_PERSIST, chan_cb, NULL);
+	static const struct child_ops ops = { .quit = quit_cb, .apply = apply_cb };
+	child_listen(M.base, a->chan_fd, &ops);
 	M.stats_ev = event_new(M.base, a->stats_fd, EV_READ | EV_PERSIST, stats_cb, NULL);
 	M.tick_ev = event_new(M.base, -1, EV_PERSIST, tick_cb, NULL);
-	struct event *term_ev = evsignal_new(M.base, SIGTERM, sigterm_cb, NULL);
-	event_add(term_ev, NULL);
-	event_add(M.chan_ev, NULL);
 	event_add(M.stats_ev, NULL);
 	struct timeval tv = { 1, 0 };
 	event_add(M.tick_ev, &tv);
@@ -642,10 +589,7 @@ void metrics_main(struct metrics_args *a)
 	for (int i = 0; i < 100 && atomic_load(&rt_shm->db_checked_ms) == 0; i++)
 		usleep(50 * 1000);
 
-	if (chan_send(a->chan_fd, CHAN_READY, NULL, 0) != RT_OK) {
-		log_error("cannot tell the master we are ready: %s", strerror(errno));
-		exit(RT_EXIT_CHILD_INIT);
-	}
+	child_ready(a->chan_fd);
 	event_base_dispatch(M.base);
 	icecheck_stop();
 	db_thread_stop();
