@@ -1,13 +1,16 @@
 /*
- * worker.c: a worker process. Sets up its own event base after fork, serves
- * HTTP on its inherited SO_REUSEPORT socket, beats its heart into shared
- * memory, sends stats to the metrics child, and obeys the master's channel
- * (quit, new config, reopen log). The master's death is an EOF on the
- * channel (and PR_SET_PDEATHSIG): the worker then stops at once.
- * Must not: touch the database on the request path, or block the loop.
+ * worker.c: a worker process's bootstrap and lifetime. After fork (child.c)
+ * it serves HTTP on its inherited SO_REUSEPORT socket (routes in api.c,
+ * the upgrade in room.c), beats its heart into shared memory, sends stats
+ * to the metrics child, applies the master's configurations and drains on
+ * a quit. The master's death is an EOF on the channel (and
+ * PR_SET_PDEATHSIG): the worker then stops at once.
+ * Must not: serve requests itself, touch the database on the request path,
+ * or block the loop.
  */
 #include "autoconf.h"
 #include "worker.h"
+#include "api.h"
 #include "chan.h"
 #include "child.h"
 #include "config.h"
@@ -19,14 +22,8 @@
 #include "shm.h"
 #include "stats.h"
 #include "util.h"
-#include "ice.h"
-#include "ratelimit.h"
-#include "www.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <time.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,70 +44,7 @@ static struct {
 	bool quitting;
 	int quit_mode;
 	struct event *done_ev;
-	struct rlimit ice_limit; /* GET /api/ice-servers per client address */
 } W;
-
-static int root_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	return www_serve(req, body, W.cfg, "/");
-}
-
-static int static_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
-	return www_serve(req, body, W.cfg, path);
-}
-
-/* GET /api/ice-servers: limited per client address (in this worker) */
-static int ice_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	char key[64] = "";
-	struct sockaddr *sa = req->conn ? req->conn->saddr : NULL;
-	size_t klen = 0;
-	if (sa && sa->sa_family == AF_INET) {
-		memcpy(key, &((struct sockaddr_in *)sa)->sin_addr, 4);
-		klen = 4;
-	} else if (sa && sa->sa_family == AF_INET6) {
-		/* one client usually has a whole /64 */
-		memcpy(key, &((struct sockaddr_in6 *)sa)->sin6_addr, 8);
-		klen = 8;
-	}
-	int retry = 0;
-	if (!rl_hit(&W.ice_limit, key, klen, time_mono_ms(), W.cfg->rate_limit_window_ms, W.cfg->rate_limit_max,
-		    &retry)) {
-		char v[16];
-		snprintf(v, sizeof v, "%d", retry);
-		evhtp_headers_add_header(req->headers_out, evhtp_header_new("Retry-After", v, 0, 1));
-		evbuffer_add_printf(body, "{\"error\":\"too many requests, try again in %d s\",\"status\":429}\n",
-				    retry);
-		return 429;
-	}
-	char user[17];
-	rand_hex(user, sizeof user, 8);
-	char *js = ice_json(room_ice(), user, time(NULL), false, NULL);
-	evbuffer_add(body, js, strlen(js));
-	evbuffer_add(body, "\n", 1);
-	free(js);
-	return 200;
-}
-
-static int info_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	char url[1024];
-	size_t pos = 0;
-	url[0] = '\0';
-	json_escape_append(url, sizeof url, &pos, W.cfg->external_url);
-	evbuffer_add_printf(body, "{\"name\":\"rtftd\",\"version\":\"%s\",\"protocol\":1,\"external_url\":\"%s\"}\n",
-			    PACKAGE_VERSION, url);
-	return 200;
-}
-
-static int ws_plain_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	evhtp_headers_add_header(req->headers_out, evhtp_header_new("Upgrade", "websocket", 0, 0));
-	evbuffer_add_printf(body, "{\"error\":\"this endpoint takes WebSocket upgrades\",\"status\":426}\n");
-	return 426;
-}
 
 static void stop_loop(void)
 {
@@ -177,6 +111,7 @@ static void apply_cb(struct config *nc)
 {
 	http_server_apply(&W.http, nc);
 	room_apply(nc);
+	api_apply(nc);
 	config_free(W.cfg);
 	W.cfg = nc;
 }
@@ -213,13 +148,8 @@ void worker_main(struct worker_args *a)
 		exit(RT_EXIT_CHILD_INIT);
 	}
 	W.http.on_idle = on_idle;
-	http_route(&W.http, "/", ROUTE_ROOT, root_handler, NULL);
 	child_routes(&W.http, is_draining);
-	http_route(&W.http, "/api/info", ROUTE_API, info_handler, NULL);
-	http_route(&W.http, "/ws", ROUTE_WS, ws_plain_handler, NULL);
-	http_route(&W.http, "/api/ice-servers", ROUTE_API, ice_handler, NULL);
-	http_set_fallback(&W.http, ROUTE_STATIC, static_handler, NULL);
-	rl_init(&W.ice_limit, 4096);
+	api_setup(&W.http, W.cfg);
 	http_set_upgrade(&W.http, room_upgrade);
 	if (room_setup(W.base, a->slot, a->generation, atomic_load(&rt_shm->master_pid), W.cfg, &err) != RT_OK) {
 		log_error("cannot set up the protocol: %s", err.msg);
