@@ -25,7 +25,7 @@
 
 static struct {
 	const struct config *cfg;
-	struct rlimit ice_limit; /* GET /api/ice-servers per client address */
+	struct rl_table ice_limit; /* GET /api/ice-servers per client address */
 } A;
 
 static int root_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
