@@ -10,6 +10,7 @@
 #include "autoconf.h"
 #include "metrics.h"
 #include "chan.h"
+#include "child.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -26,7 +27,6 @@
 #include <json-c/json_c_version.h>
 #include <libpq-fe.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ static struct {
 	bool http_on;
 	struct config *cfg;
 	struct metrics_agg agg;
-	struct event *chan_ev, *stats_ev, *tick_ev;
+	struct event *stats_ev, *tick_ev;
 	pthread_t db_thread;
 	bool db_thread_on;
 	pthread_mutex_t db_lock;
@@ -272,21 +272,21 @@ static bool proc_usage(int pid, double *rss, double *cpu)
 	return true;
 }
 
-static void render(struct evbuffer *b)
+static void render_build(struct evbuffer *b)
 {
-	struct stats_record tot;
-	metrics_agg_total(&M.agg, &tot);
-
 	help_type(b, "rtftd_build_info", "gauge", "Version of rtftd and of the libraries it runs with.");
 	evbuffer_add_printf(b,
 			    "rtftd_build_info{version=\"%s\",libevent=\"%s\",sqlite=\"%s\",libpq=\"%d\",json_c=\"%s\"} 1\n",
 			    PACKAGE_VERSION, event_get_version(), sqlite3_libversion(), PQlibVersion(),
 			    json_c_version());
+}
 
+static void render_http(struct evbuffer *b, const struct stats_record *tot)
+{
 	help_type(b, "rtftd_http_requests_total", "counter", "HTTP requests answered, by route and status code.");
 	for (int r = 0; r < ROUTE_COUNT; r++)
 		for (int s = 0; s < STATS_NSTATUS; s++) {
-			if (!tot.http_requests[r][s])
+			if (!tot->http_requests[r][s])
 				continue;
 			int code = stats_status_code(s);
 			char codestr[16];
@@ -295,7 +295,7 @@ static void render(struct evbuffer *b)
 			else
 				snprintf(codestr, sizeof codestr, "other");
 			evbuffer_add_printf(b, "rtftd_http_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-					    stats_route_name(r), codestr, (unsigned long long)tot.http_requests[r][s]);
+					    stats_route_name(r), codestr, (unsigned long long)tot->http_requests[r][s]);
 		}
 
 	help_type(b, "rtftd_http_request_duration_seconds", "histogram",
@@ -303,17 +303,21 @@ static void render(struct evbuffer *b)
 	for (int r = 0; r < ROUTE_COUNT; r++) {
 		uint64_t c = 0;
 		for (int i = 0; i < STATS_HTTP_BUCKETS; i++)
-			c += tot.http_hist[r][i];
+			c += tot->http_hist[r][i];
 		if (!c)
 			continue;
 		char labels[64];
 		snprintf(labels, sizeof labels, "route=\"%s\"", stats_route_name(r));
 		histogram(b, "rtftd_http_request_duration_seconds", labels, stats_http_bounds, STATS_HTTP_BUCKETS,
-			  tot.http_hist[r], tot.http_sum[r]);
+			  tot->http_hist[r], tot->http_sum[r]);
 	}
+}
 
+/* connections, event loops and workers: gauges per live slot, counters from the totals */
+static void render_workers(struct evbuffer *b, const struct stats_record *tot)
+{
 	help_type(b, "rtftd_connections_accepted_total", "counter", "TCP connections accepted by all workers.");
-	evbuffer_add_printf(b, "rtftd_connections_accepted_total %llu\n", (unsigned long long)tot.conns_accepted);
+	evbuffer_add_printf(b, "rtftd_connections_accepted_total %llu\n", (unsigned long long)tot->conns_accepted);
 
 	help_type(b, "rtftd_connections_open", "gauge", "Connections open, per worker.");
 	int64_t now = time_mono_ms();
@@ -342,7 +346,8 @@ static void render(struct evbuffer *b)
 
 	help_type(b, "rtftd_event_loop_lag_seconds", "histogram",
 		  "Lateness of the workers' 250 ms timer: how long the event loop was busy.");
-	histogram(b, "rtftd_event_loop_lag_seconds", "", stats_lag_bounds, STATS_LAG_BUCKETS, tot.lag_hist, tot.lag_sum);
+	histogram(b, "rtftd_event_loop_lag_seconds", "", stats_lag_bounds, STATS_LAG_BUCKETS, tot->lag_hist,
+		  tot->lag_sum);
 
 	help_type(b, "rtftd_worker_restarts_total", "counter", "Workers that died unexpectedly and were replaced.");
 	evbuffer_add_printf(b, "rtftd_worker_restarts_total %llu\n",
@@ -351,24 +356,29 @@ static void render(struct evbuffer *b)
 	evbuffer_add_printf(b, "rtftd_workers_ready %d\n", shm_ready_workers(rt_shm));
 	help_type(b, "rtftd_workers_configured", "gauge", "WORKERS of the current generation.");
 	evbuffer_add_printf(b, "rtftd_workers_configured %d\n", atomic_load(&rt_shm->workers_wanted));
+}
 
+/* the checker thread's own statements plus the workers' */
+static void render_db(struct evbuffer *b, const struct stats_record *tot)
+{
 	pthread_mutex_lock(&M.db_lock);
 	struct db_stats dbs = M.db_stats;
 	pthread_mutex_unlock(&M.db_lock);
-	dbs.queries += tot.db.queries;
-	dbs.errors += tot.db.errors;
-	dbs.sum_seconds += tot.db.sum_seconds;
+	dbs.queries += tot->db.queries;
+	dbs.errors += tot->db.errors;
+	dbs.sum_seconds += tot->db.sum_seconds;
 	for (int i = 0; i < DB_HIST_BUCKETS; i++)
-		dbs.hist[i] += tot.db.hist[i];
+		dbs.hist[i] += tot->db.hist[i];
 	help_type(b, "rtftd_db_up", "gauge", "1 when the last database check succeeded.");
 	evbuffer_add_printf(b, "rtftd_db_up %d\n", atomic_load(&rt_shm->db_state) == 1 ? 1 : 0);
 	help_type(b, "rtftd_db_query_duration_seconds", "histogram", "Duration of database statements.");
 	histogram(b, "rtftd_db_query_duration_seconds", "", db_hist_bounds, DB_HIST_BUCKETS, dbs.hist, dbs.sum_seconds);
 	help_type(b, "rtftd_db_query_errors_total", "counter", "Database statements that failed.");
 	evbuffer_add_printf(b, "rtftd_db_query_errors_total %llu\n", (unsigned long long)dbs.errors);
+}
 
-	render_ice(b);
-
+static void render_processes(struct evbuffer *b)
+{
 	help_type(b, "rtftd_process_resident_memory_bytes", "gauge", "Resident memory of each rtftd process.");
 	struct evbuffer *cpu = evbuffer_new();
 	double rss, secs;
@@ -393,8 +403,11 @@ static void render(struct evbuffer *b)
 	help_type(b, "rtftd_process_cpu_seconds_total", "counter", "User and system CPU time of each rtftd process.");
 	evbuffer_add_buffer(b, cpu);
 	evbuffer_free(cpu);
+}
 
-	/* WebSocket and protocol */
+/* WebSocket and protocol */
+static void render_protocol(struct evbuffer *b, const struct stats_record *tot)
+{
 	int64_t ws_open = 0, ws_reg = 0;
 	for (int i = 0; i < RT_MAX_SLOTS; i++)
 		if (slot_live(i) && M.agg.have[i] && M.agg.slot[i].pid == atomic_load(&rt_shm->slots[i].pid)) {
@@ -404,7 +417,7 @@ static void render(struct evbuffer *b)
 	help_type(b, "rtftd_websocket_connections_open", "gauge", "WebSocket connections open on all workers.");
 	evbuffer_add_printf(b, "rtftd_websocket_connections_open %lld\n", (long long)ws_open);
 	help_type(b, "rtftd_websocket_connections_total", "counter", "WebSocket connections accepted.");
-	evbuffer_add_printf(b, "rtftd_websocket_connections_total %llu\n", (unsigned long long)tot.ws_accepted);
+	evbuffer_add_printf(b, "rtftd_websocket_connections_total %llu\n", (unsigned long long)tot->ws_accepted);
 	help_type(b, "rtftd_users_registered", "gauge", "Connections holding a name (from the workers' reports).");
 	evbuffer_add_printf(b, "rtftd_users_registered %lld\n", (long long)ws_reg);
 	help_type(b, "rtftd_presence_names", "gauge", "Names in the shared directory.");
@@ -414,68 +427,90 @@ static void render(struct evbuffer *b)
 	evbuffer_add_printf(b, "rtftd_presence_repairs_total %llu\n", (unsigned long long)presence_repairs());
 	help_type(b, "rtftd_messages_received_total", "counter", "WebSocket messages from clients, by type.");
 	for (int t = 0; t < STATS_MSG_TYPES; t++)
-		if (tot.msgs_in[t])
+		if (tot->msgs_in[t])
 			evbuffer_add_printf(b, "rtftd_messages_received_total{type=\"%s\"} %llu\n",
 					    t == STATS_MSG_TYPES - 1 ? "BINARY_CHUNK"
 					    : t			     ? proto_type_name((enum proto_type)t)
 								     : "invalid",
-					    (unsigned long long)tot.msgs_in[t]);
+					    (unsigned long long)tot->msgs_in[t]);
 	help_type(b, "rtftd_messages_relayed_total", "counter", "Messages forwarded to their recipient, by type.");
 	for (int t = 1; t < STATS_MSG_TYPES; t++)
-		if (tot.msgs_out[t])
+		if (tot->msgs_out[t])
 			evbuffer_add_printf(b, "rtftd_messages_relayed_total{type=\"%s\"} %llu\n",
 					    t == STATS_MSG_TYPES - 1 ? "BINARY_CHUNK" : proto_type_name((enum proto_type)t),
-					    (unsigned long long)tot.msgs_out[t]);
+					    (unsigned long long)tot->msgs_out[t]);
 	help_type(b, "rtftd_messages_sent_total", "counter", "The server's own messages to clients (replies, lists).");
-	evbuffer_add_printf(b, "rtftd_messages_sent_total %llu\n", (unsigned long long)tot.replies_out);
+	evbuffer_add_printf(b, "rtftd_messages_sent_total %llu\n", (unsigned long long)tot->replies_out);
 	help_type(b, "rtftd_relayed_bytes_total", "counter", "Bytes of relayed messages forwarded.");
-	evbuffer_add_printf(b, "rtftd_relayed_bytes_total %llu\n", (unsigned long long)tot.relayed_bytes);
+	evbuffer_add_printf(b, "rtftd_relayed_bytes_total %llu\n", (unsigned long long)tot->relayed_bytes);
 	help_type(b, "rtftd_client_errors_total", "counter", "ERROR and USERNAME_ERROR messages sent, by reason.");
 	for (int e = 0; e < ERR_COUNT; e++)
-		if (tot.errors[e])
+		if (tot->errors[e])
 			evbuffer_add_printf(b, "rtftd_client_errors_total{reason=\"%s\"} %llu\n",
-					    stats_error_name((enum stats_error)e), (unsigned long long)tot.errors[e]);
+					    stats_error_name((enum stats_error)e), (unsigned long long)tot->errors[e]);
 	help_type(b, "rtftd_websocket_closes_total", "counter", "WebSocket connections closed, by close code.");
 	for (int c = 0; c < STATS_NCLOSE; c++)
-		if (tot.closes[c]) {
+		if (tot->closes[c]) {
 			int code = stats_close_code(c);
 			if (code)
 				evbuffer_add_printf(b, "rtftd_websocket_closes_total{code=\"%d\"} %llu\n", code,
-						    (unsigned long long)tot.closes[c]);
+						    (unsigned long long)tot->closes[c]);
 			else
 				evbuffer_add_printf(b, "rtftd_websocket_closes_total{code=\"other\"} %llu\n",
-						    (unsigned long long)tot.closes[c]);
+						    (unsigned long long)tot->closes[c]);
 		}
 	help_type(b, "rtftd_bus_frames_sent_total", "counter", "Frames sent to other workers (cross-worker relays).");
-	evbuffer_add_printf(b, "rtftd_bus_frames_sent_total %llu\n", (unsigned long long)tot.bus_frames_out);
+	evbuffer_add_printf(b, "rtftd_bus_frames_sent_total %llu\n", (unsigned long long)tot->bus_frames_out);
 	help_type(b, "rtftd_bus_frames_received_total", "counter", "Frames received from other workers.");
-	evbuffer_add_printf(b, "rtftd_bus_frames_received_total %llu\n", (unsigned long long)tot.bus_frames_in);
+	evbuffer_add_printf(b, "rtftd_bus_frames_received_total %llu\n", (unsigned long long)tot->bus_frames_in);
+}
 
+static void render_transfers(struct evbuffer *b, const struct stats_record *tot)
+{
 	static const char *modes[2] = { "webrtc", "websocket" };
 	static const char *outcomes[3] = { "unknown", "completed", "failed" };
 	help_type(b, "rtftd_transfers_started_total", "counter", "File offers (FILE_METADATA) forwarded, by mode.");
 	for (int m = 0; m < 2; m++)
 		evbuffer_add_printf(b, "rtftd_transfers_started_total{mode=\"%s\"} %llu\n", modes[m],
-				    (unsigned long long)tot.transfers_started[m]);
+				    (unsigned long long)tot->transfers_started[m]);
 	help_type(b, "rtftd_transfers_ended_total", "counter",
 		  "Transfers ended, by mode and outcome (unknown: peer to peer, sender left without FILE_COMPLETE).");
 	for (int m = 0; m < 2; m++)
 		for (int o = 0; o < 3; o++)
-			if (tot.transfers[m][o])
+			if (tot->transfers[m][o])
 				evbuffer_add_printf(b, "rtftd_transfers_ended_total{mode=\"%s\",outcome=\"%s\"} %llu\n",
-						    modes[m], outcomes[o], (unsigned long long)tot.transfers[m][o]);
+						    modes[m], outcomes[o], (unsigned long long)tot->transfers[m][o]);
 	help_type(b, "rtftd_transfer_records_written_total", "counter", "Transfer record events written to the database.");
 	evbuffer_add_printf(b, "rtftd_transfer_records_written_total %llu\n",
-			    (unsigned long long)tot.transfer_records_written);
+			    (unsigned long long)tot->transfer_records_written);
 	help_type(b, "rtftd_transfer_records_dropped_total", "counter",
 		  "Transfer record events not written (queue full or database error).");
 	evbuffer_add_printf(b, "rtftd_transfer_records_dropped_total %llu\n",
-			    (unsigned long long)tot.transfer_records_dropped);
+			    (unsigned long long)tot->transfer_records_dropped);
+}
 
+static void render_stats_records(struct evbuffer *b)
+{
 	help_type(b, "rtftd_stats_records_total", "counter", "Stats records received from workers.");
 	evbuffer_add_printf(b, "rtftd_stats_records_total %llu\n", (unsigned long long)M.agg.records);
 	help_type(b, "rtftd_stats_records_rejected_total", "counter", "Stats datagrams refused as malformed or late.");
 	evbuffer_add_printf(b, "rtftd_stats_records_rejected_total %llu\n", (unsigned long long)M.agg.rejected);
+}
+
+/* One scrape: every family once, in this order. */
+static void render(struct evbuffer *b)
+{
+	struct stats_record tot;
+	metrics_agg_total(&M.agg, &tot);
+	render_build(b);
+	render_http(b, &tot);
+	render_workers(b, &tot);
+	render_db(b, &tot);
+	render_ice(b);
+	render_processes(b);
+	render_protocol(b, &tot);
+	render_transfers(b, &tot);
+	render_stats_records(b);
 }
 
 static int metrics_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
@@ -484,17 +519,6 @@ static int metrics_handler(evhtp_request_t *req, struct evbuffer *body, void *ar
 				 evhtp_header_new("Content-Type", "text/plain; version=0.0.4; charset=utf-8", 0, 0));
 	render(body);
 	return 200;
-}
-
-static int healthz_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	evbuffer_add_printf(body, "{\"status\":\"ok\"}\n");
-	return 200;
-}
-
-static int readyz_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
-{
-	return http_readyz_json(body);
 }
 
 /* ---- loop ---- */
@@ -543,52 +567,23 @@ static void stop(void)
 	event_base_loopexit(M.base, NULL);
 }
 
-static void chan_cb(evutil_socket_t fd, short what, void *arg)
+static void quit_cb(int mode, int timeout_ms)
 {
-	static char buf[CHAN_MAX_PAYLOAD + 1];
-	for (;;) {
-		uint16_t type;
-		int n = chan_recv(fd, &type, buf, CHAN_MAX_PAYLOAD);
-		if (n == RT_AGAIN)
-			return;
-		if (n == RT_ERR) {
-			log_debug("master channel closed: stopping");
-			stop();
-			return;
-		}
-		buf[n] = '\0';
-		if (type == CHAN_QUIT) {
-			stop();
-		} else if (type == CHAN_CONFIG) {
-			struct rt_err err;
-			struct config *nc = config_parse_text(buf, &err);
-			if (!nc) {
-				log_error("reload: cannot apply the master's configuration: %s", err.msg);
-				continue;
-			}
-			if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
-				log_error("reload: %s", err.msg);
-			if (M.http_on)
-				http_server_apply(&M.http, nc);
-			icecheck_apply(nc);
-			/* the checker thread reads database_url, which never changes on
-			 * reload (start-only), so the old config can go */
-			struct config *old = M.cfg;
-			pthread_mutex_lock(&M.db_lock);
-			M.cfg = nc;
-			pthread_mutex_unlock(&M.db_lock);
-			config_free(old);
-		} else if (type == CHAN_REOPEN_LOG) {
-			struct rt_err err;
-			if (log_reopen(&err) != RT_OK)
-				log_error("reopening the log file failed: %s", err.msg);
-		}
-	}
+	stop(); /* nothing here to drain */
 }
 
-static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+static void apply_cb(struct config *nc)
 {
-	stop();
+	if (M.http_on)
+		http_server_apply(&M.http, nc);
+	icecheck_apply(nc);
+	/* the checker thread reads database_url, which never changes on
+	 * reload (start-only), so the old config can go */
+	struct config *old = M.cfg;
+	pthread_mutex_lock(&M.db_lock);
+	M.cfg = nc;
+	pthread_mutex_unlock(&M.db_lock);
+	config_free(old);
 }
 
 void metrics_main(struct metrics_args *a)
@@ -597,17 +592,7 @@ void metrics_main(struct metrics_args *a)
 	M.a = a;
 	M.cfg = a->cfg;
 	M.started_ms = time_mono_ms();
-	log_set_role("metrics", -1);
-	const char *fault = getenv("RTFTD_TEST_FAIL_INIT");
-	if (fault && strcmp(fault, "metrics") == 0) {
-		log_error("cannot initialise: RTFTD_TEST_FAIL_INIT=metrics");
-		exit(RT_EXIT_CHILD_INIT);
-	}
-	M.base = event_base_new();
-	if (!M.base) {
-		log_error("event_base_new() failed");
-		exit(RT_EXIT_CHILD_INIT);
-	}
+	M.base = child_setup("metrics", -1);
 	if (a->listen_fd >= 0) {
 		if (http_server_init(&M.http, M.base, a->listen_fd, M.cfg, "metrics", -1, &err) != RT_OK) {
 			log_error("cannot serve metrics: %s", err.msg);
@@ -615,15 +600,12 @@ void metrics_main(struct metrics_args *a)
 		}
 		M.http_on = true;
 		http_route(&M.http, "/metrics", ROUTE_METRICS, metrics_handler, NULL);
-		http_route(&M.http, "/healthz", ROUTE_HEALTHZ, healthz_handler, NULL);
-		http_route(&M.http, "/readyz", ROUTE_READYZ, readyz_handler, NULL);
+		child_routes(&M.http, NULL);
 	}
-	M.chan_ev = event_new(M.base, a->chan_fd, EV_READ | EV_PERSIST, chan_cb, NULL);
+	static const struct child_ops ops = { .quit = quit_cb, .apply = apply_cb };
+	child_listen(M.base, a->chan_fd, &ops);
 	M.stats_ev = event_new(M.base, a->stats_fd, EV_READ | EV_PERSIST, stats_cb, NULL);
 	M.tick_ev = event_new(M.base, -1, EV_PERSIST, tick_cb, NULL);
-	struct event *term_ev = evsignal_new(M.base, SIGTERM, sigterm_cb, NULL);
-	event_add(term_ev, NULL);
-	event_add(M.chan_ev, NULL);
 	event_add(M.stats_ev, NULL);
 	struct timeval tv = { 1, 0 };
 	event_add(M.tick_ev, &tv);
@@ -642,10 +624,7 @@ void metrics_main(struct metrics_args *a)
 	for (int i = 0; i < 100 && atomic_load(&rt_shm->db_checked_ms) == 0; i++)
 		usleep(50 * 1000);
 
-	if (chan_send(a->chan_fd, CHAN_READY, NULL, 0) != RT_OK) {
-		log_error("cannot tell the master we are ready: %s", strerror(errno));
-		exit(RT_EXIT_CHILD_INIT);
-	}
+	child_ready(a->chan_fd);
 	event_base_dispatch(M.base);
 	icecheck_stop();
 	db_thread_stop();

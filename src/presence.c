@@ -17,8 +17,9 @@
  * Removal moves the last entry into the hole (so names stay dense and a
  * snapshot is one memcpy) and deletes from the index by backward shift (no
  * tombstones, probe lengths do not creep up under churn). The hash is
- * SipHash-2-4 with a key drawn at creation: names are chosen by clients,
- * and colliding names must not turn each claim into a scan under the lock.
+ * SipHash-2-4 (libsodium's crypto_shorthash) with a key drawn at creation:
+ * names are chosen by clients, and colliding names must not turn each
+ * claim into a scan under the lock.
  *
  * Surviving a dead lock holder. The dense arrays and n are the truth; the
  * index can always be rebuilt from them. Every change is ordered so that a
@@ -53,12 +54,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Atomics shared between processes must not fall back to libatomic's
@@ -88,7 +88,9 @@ struct header {
 	uint32_t magic;
 	uint32_t capacity;
 	uint32_t nbuckets; /* power of two */
-	uint64_t key[2]; /* SipHash key, fixed at creation */
+	/* the hash key, drawn once by the master before any fork: every process
+	 * mapping the table must hash a name the same way */
+	unsigned char key[crypto_shorthash_KEYBYTES];
 	pthread_mutex_t lock;
 	_Atomic uint64_t version;
 	_Atomic uint64_t repairs;
@@ -122,63 +124,19 @@ static inline void step(enum presence_step s)
 		presence_step_hook(s);
 }
 
-/* ---- SipHash-2-4 (Aumasson and Bernstein), written from the paper ---- */
+/* ---- the name hash ---- */
 
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-#define SIPROUND(v0, v1, v2, v3) \
-	do { \
-		v0 += v1; \
-		v1 = ROTL64(v1, 13); \
-		v1 ^= v0; \
-		v0 = ROTL64(v0, 32); \
-		v2 += v3; \
-		v3 = ROTL64(v3, 16); \
-		v3 ^= v2; \
-		v0 += v3; \
-		v3 = ROTL64(v3, 21); \
-		v3 ^= v0; \
-		v2 += v1; \
-		v1 = ROTL64(v1, 17); \
-		v1 ^= v2; \
-		v2 = ROTL64(v2, 32); \
-	} while (0)
-
-static uint64_t load_le64(const unsigned char *p)
+/* libsodium's crypto_shorthash is SipHash-2-4: a keyed hash, so clients
+ * cannot choose names that collide. No allocation, no lock, no state: fine
+ * under the table's lock and in every process that maps the table. */
+static uint32_t name_hash(const unsigned char key[crypto_shorthash_KEYBYTES], const char *name, size_t len)
 {
-	uint64_t x = 0;
-	for (int i = 7; i >= 0; i--)
-		x = (x << 8) | p[i];
-	return x;
-}
-
-static uint64_t siphash24(const uint64_t key[2], const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t v0 = key[0] ^ 0x736f6d6570736575ull;
-	uint64_t v1 = key[1] ^ 0x646f72616e646f6dull;
-	uint64_t v2 = key[0] ^ 0x6c7967656e657261ull;
-	uint64_t v3 = key[1] ^ 0x7465646279746573ull;
-	size_t whole = len & ~(size_t)7;
-
-	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t m = load_le64(p + i);
-		v3 ^= m;
-		SIPROUND(v0, v1, v2, v3);
-		SIPROUND(v0, v1, v2, v3);
-		v0 ^= m;
-	}
-	uint64_t b = (uint64_t)len << 56;
-	for (size_t i = 0; i < (len & 7); i++)
-		b |= (uint64_t)p[whole + i] << (8 * i);
-	v3 ^= b;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	for (int i = 0; i < 4; i++)
-		SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
+	unsigned char out[crypto_shorthash_BYTES];
+	crypto_shorthash(out, (const unsigned char *)name, len, key);
+	uint32_t h = 0;
+	for (int i = 3; i >= 0; i--)
+		h = (h << 8) | out[i]; /* the low 32 bits of the little-endian 64-bit hash */
+	return h;
 }
 
 /* ---- keys ---- */
@@ -199,7 +157,7 @@ static int key_make(struct key *key, const char *name)
 		return RT_ERR;
 	memset(&key->k, 0, sizeof key->k);
 	memcpy(key->k.name, name, len);
-	key->hash = (uint32_t)siphash24(tab.h->key, name, len);
+	key->hash = name_hash(tab.h->key, name, len);
 	return RT_OK;
 }
 
@@ -359,7 +317,7 @@ static void rebuild_index_locked(void)
 	while (i < count_locked()) {
 		if (entry_ok_locked(i)) {
 			const struct presence_name *k = &tab.names[i];
-			uint32_t hash = (uint32_t)siphash24(tab.h->key, k->name, strlen(k->name));
+			uint32_t hash = name_hash(tab.h->key, k->name, strlen(k->name));
 			if (find_locked(k, hash) == NO_BUCKET) {
 				tab.meta[i].hash = hash;
 				index_add_locked(i, hash);
@@ -439,27 +397,6 @@ static size_t align_up(size_t x, size_t a)
 	return (x + a - 1) & ~(a - 1);
 }
 
-static void random_key(uint64_t key[2])
-{
-	unsigned char *p = (unsigned char *)key;
-	size_t got = 0;
-	while (got < 2 * sizeof key[0]) {
-		ssize_t r = getrandom(p + got, 2 * sizeof key[0] - got, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	if (got < 2 * sizeof key[0]) {
-		/* No getrandom (old kernel, seccomp): weaker, still per-boot. */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		key[0] ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
-		key[1] ^= (uint64_t)ts.tv_sec * 0xc2b2ae3d27d4eb4full ^ (uint64_t)(uintptr_t)&got;
-	}
-}
-
 int presence_create(size_t capacity, struct rt_err *err)
 {
 	pthread_mutexattr_t attr;
@@ -470,6 +407,11 @@ int presence_create(size_t capacity, struct rt_err *err)
 
 	if (tab.h) {
 		rt_err_set(err, "presence table already created in this process");
+		return RT_ERR;
+	}
+	/* idempotent; randombytes_buf wants it first */
+	if (sodium_init() < 0) {
+		rt_err_set(err, "sodium_init() failed");
 		return RT_ERR;
 	}
 	if (capacity == 0)
@@ -500,7 +442,7 @@ int presence_create(size_t capacity, struct rt_err *err)
 	h->nbuckets = (uint32_t)nb;
 	h->op_slot = -1;
 	atomic_store(&h->version, 1);
-	random_key(h->key);
+	randombytes_buf(h->key, sizeof h->key);
 
 	if ((rc = pthread_mutexattr_init(&attr)) != 0) {
 		rt_err_set(err, "pthread_mutexattr_init failed: %s", strerror(rc));
@@ -911,7 +853,7 @@ int presence_check(struct rt_err *err)
 			goto out;
 		}
 		const struct presence_name *k = &tab.names[i];
-		uint32_t hash = (uint32_t)siphash24(h->key, k->name, strlen(k->name));
+		uint32_t hash = name_hash(h->key, k->name, strlen(k->name));
 		if (tab.meta[i].hash != hash) {
 			rt_err_set(err, "entry %u (%s) has a stale hash", i, k->name);
 			goto out;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rl_init(struct rlimit *rl, size_t n)
+void rl_init(struct rl_table *rl, size_t n)
 {
 	size_t sz = RL_WAYS;
 	while (sz < n)
@@ -20,24 +20,21 @@ void rl_init(struct rlimit *rl, size_t n)
 	rl->seed = strtoull(hex, NULL, 16);
 }
 
-void rl_fini(struct rlimit *rl)
+void rl_fini(struct rl_table *rl)
 {
 	free(rl->e);
 	rl->e = NULL;
 	rl->n = 0;
 }
 
-static uint64_t hash(const struct rlimit *rl, const void *key, size_t len)
+static uint64_t hash(const struct rl_table *rl, const void *key, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL ^ rl->seed; /* FNV-1a, seeded */
-	const uint8_t *p = key;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	h ^= h >> 29;
+	uint64_t h = rt_hash64(RT_HASH64_INIT ^ rl->seed, key, len);
+	h ^= h >> 29; /* FNV-1a mixes its high bits best; fold them into the index bits */
 	return h | 1; /* never 0, the free mark */
 }
 
-bool rl_hit(struct rlimit *rl, const void *key, size_t keylen, int64_t now_ms, int window_ms, int max,
+bool rl_hit(struct rl_table *rl, const void *key, size_t keylen, int64_t now_ms, int window_ms, int max,
 	    int *retry_after_s)
 {
 	uint64_t h = hash(rl, key, keylen);

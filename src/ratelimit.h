@@ -19,20 +19,21 @@ struct rl_entry {
 	uint32_t count;
 };
 
-struct rlimit {
+/* Not "struct rlimit": that is POSIX setrlimit(2)'s, used in master.c. */
+struct rl_table {
 	struct rl_entry *e;
 	size_t n; /* a power of two */
 	uint64_t seed;
 };
 
 /* n entries (rounded up to a power of two, at least RL_WAYS). */
-void rl_init(struct rlimit *rl, size_t n);
-void rl_fini(struct rlimit *rl);
+void rl_init(struct rl_table *rl, size_t n);
+void rl_fini(struct rl_table *rl);
 
 /* One request by key at now_ms under "max per window_ms". True when it
  * may go ahead (and is counted); false when over the limit, with
  * *retry_after_s the whole seconds until the window ends (at least 1). */
-bool rl_hit(struct rlimit *rl, const void *key, size_t keylen, int64_t now_ms, int window_ms, int max,
+bool rl_hit(struct rl_table *rl, const void *key, size_t keylen, int64_t now_ms, int window_ms, int max,
 	    int *retry_after_s);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Unit tests for presence.c: claim, re-claim, taken, rename, release,
+ * Unit tests for presence.c: its hash, claim, re-claim, taken, rename, release,
  * release_slot, lookup, snapshot order, version, full; a random run against
  * a model; 8 processes racing for the same names; lock holders killed with
  * SIGKILL at every step of a change, and at random; lock hold times.
@@ -9,6 +9,7 @@
 #include "tap.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -799,9 +800,26 @@ static void test_caps(void)
 	ok(presence_check(&err) == RT_OK, "table consistent");
 }
 
+/* presence.c hashes names with crypto_shorthash because it is SipHash-2-4;
+ * the known answer from the SipHash paper (Appendix A) pins that down. */
+static void test_hash(void)
+{
+	unsigned char key[crypto_shorthash_KEYBYTES], msg[15], out[crypto_shorthash_BYTES];
+	static const unsigned char want[8] = { 0xe5, 0x45, 0xbe, 0x49, 0x61, 0xca, 0x29, 0xa1 };
+	_Static_assert(crypto_shorthash_KEYBYTES == 16 && crypto_shorthash_BYTES == 8, "SipHash sizes");
+	ok(sodium_init() >= 0, "sodium_init (before any libsodium call, as presence_create does)");
+	for (int i = 0; i < 16; i++)
+		key[i] = (unsigned char)i;
+	for (int i = 0; i < 15; i++)
+		msg[i] = (unsigned char)i;
+	ok(crypto_shorthash(out, msg, sizeof msg, key) == 0 && memcmp(out, want, sizeof want) == 0,
+	   "crypto_shorthash is SipHash-2-4 (paper vector a129ca6149be45e5)");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_hash();
 	test_basics();
 	test_caps();
 	test_model();

@@ -1,0 +1,113 @@
+/*
+ * api.c: the worker's HTTP routes (see api.h).
+ * Owns: the per-address limiter of GET /api/ice-servers.
+ * Must not: block the loop, or keep state that must survive the worker
+ * (the limiter is per process, like everything in a worker's memory).
+ */
+#include "autoconf.h"
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "ice.h"
+#include "ratelimit.h"
+#include "session.h"
+#include "util.h"
+#include "www.h"
+
+#include <netinet/in.h>
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ICE_LIMIT_ENTRIES 4096
+
+static struct {
+	const struct config *cfg;
+	struct rl_table ice_limit; /* GET /api/ice-servers per client address */
+} A;
+
+static int root_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	return www_serve(req, body, A.cfg, "/");
+}
+
+static int static_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
+	return www_serve(req, body, A.cfg, path);
+}
+
+/* The limiter's key: the IPv4 address, or the /64 of an IPv6 one (one
+ * client usually has a whole /64). Returns its length, 0 when unknown. */
+static size_t client_key(evhtp_request_t *req, char key[16])
+{
+	struct sockaddr *sa = req->conn ? req->conn->saddr : NULL;
+	if (sa && sa->sa_family == AF_INET) {
+		memcpy(key, &((struct sockaddr_in *)sa)->sin_addr, 4);
+		return 4;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		memcpy(key, &((struct sockaddr_in6 *)sa)->sin6_addr, 8);
+		return 8;
+	}
+	return 0;
+}
+
+static int ice_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	char key[16] = "";
+	size_t klen = client_key(req, key);
+	int retry = 0;
+	if (!rl_hit(&A.ice_limit, key, klen, time_mono_ms(), A.cfg->rate_limit_window_ms, A.cfg->rate_limit_max,
+		    &retry)) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", retry);
+		evhtp_headers_add_header(req->headers_out, evhtp_header_new("Retry-After", v, 0, 1));
+		evbuffer_add_printf(body, "{\"error\":\"too many requests, try again in %d s\",\"status\":429}\n",
+				    retry);
+		return 429;
+	}
+	char user[17];
+	rand_hex(user, sizeof user, 8);
+	char *js = ice_json(session_ice(), user, time(NULL), false, NULL);
+	evbuffer_add(body, js, strlen(js));
+	evbuffer_add(body, "\n", 1);
+	free(js);
+	return 200;
+}
+
+static int info_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	char url[1024];
+	size_t pos = 0;
+	url[0] = '\0';
+	json_escape_append(url, sizeof url, &pos, A.cfg->external_url);
+	evbuffer_add_printf(body, "{\"name\":\"rtftd\",\"version\":\"%s\",\"protocol\":1,\"external_url\":\"%s\"}\n",
+			    PACKAGE_VERSION, url);
+	return 200;
+}
+
+static int ws_plain_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
+{
+	evhtp_headers_add_header(req->headers_out, evhtp_header_new("Upgrade", "websocket", 0, 0));
+	evbuffer_add_printf(body, "{\"error\":\"this endpoint takes WebSocket upgrades\",\"status\":426}\n");
+	return 426;
+}
+
+void api_setup(struct http_server *srv, const struct config *cfg)
+{
+	A.cfg = cfg;
+	rl_init(&A.ice_limit, ICE_LIMIT_ENTRIES);
+	http_route(srv, "/", ROUTE_ROOT, root_handler, NULL);
+	http_route(srv, "/api/info", ROUTE_API, info_handler, NULL);
+	http_route(srv, "/ws", ROUTE_WS, ws_plain_handler, NULL);
+	http_route(srv, "/api/ice-servers", ROUTE_API, ice_handler, NULL);
+	http_set_fallback(srv, ROUTE_STATIC, static_handler, NULL);
+}
+
+void api_apply(const struct config *cfg)
+{
+	A.cfg = cfg;
+}
