@@ -5,8 +5,10 @@
  * the type, the names, the file fields, and where the "recipient" member
  * sits, so that a relayed message (a FILE_CHUNK is about 1 MB) can be
  * forwarded as the client's own bytes with a few cuts and additions
- * (proto_relay_slices()). The proto_format_*() functions write the
- * messages the server itself sends.
+ * (proto_relay_slices()); all this is proto.c. proto_format.c holds the
+ * JSON string escaper (proto_escape_*(), for every JSON text the daemon
+ * writes) and the proto_format_*() functions, which write the messages the
+ * server itself sends.
  * Pure (leaf): no I/O, no logging, no allocation; callable from any process.
  */
 #ifndef RT_PROTO_H
@@ -205,13 +207,19 @@ const char *proto_type_name(enum proto_type type);
 size_t proto_relay_slices(const char *buf, const struct proto_msg *m, const char *sender_json,
 			  struct proto_slice out[PROTO_RELAY_SLICES]);
 
+/* ---- proto_format.c ---- */
+
 /* Writes in (NUL-terminated) as JSON string content, without the quotes,
  * into out (cap bytes, NUL-terminated when cap > 0): '"', '\\' and control
  * characters escaped, valid UTF-8 kept, each byte of invalid UTF-8
  * replaced with \ufffd. Returns the length the whole text needs without
  * the NUL, like snprintf: a return >= cap means out holds only a prefix,
- * cut between characters, never inside an escape or a UTF-8 sequence. */
+ * cut between characters, never inside an escape or a UTF-8 sequence.
+ * out never holds a raw NUL before its end, so strlen(out) is the length
+ * of what was written. */
 int proto_escape_string(const char *in, char *out, size_t cap);
+/* The same for the n bytes at in, which may hold NULs (written \u0000). */
+int proto_escape_bytes(const char *in, size_t n, char *out, size_t cap);
 
 /* The server's messages, written into out (cap bytes, NUL-terminated when
  * cap > 0). Each returns the length the whole message needs without the

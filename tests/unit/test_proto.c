@@ -926,6 +926,8 @@ static void test_escape(void)
 	ok(n == 3, "escape into nothing gives the length");
 	n = proto_escape_string("", out, 1);
 	ok(n == 0 && out[0] == '\0', "escape of the empty string");
+	n = proto_escape_bytes("a\0b\"", 4, out, sizeof out);
+	ok(n == 10 && strcmp(out, "a\\u0000b\\\"") == 0, "escape of bytes writes a NUL as \\u0000 (%d, \"%s\")", n, out);
 }
 
 static void check_built(const char *what, size_t n, const char *out, const char *want)
