@@ -216,7 +216,7 @@ size_t proto_relay_slices(const char *buf, const struct proto_msg *m, const char
  * the NUL, like snprintf: a return >= cap means out holds only a prefix,
  * cut between characters, never inside an escape or a UTF-8 sequence.
  * out never holds a raw NUL before its end, so strlen(out) is the length
- * of what was written. */
+ * of what was written. in may be NULL, written as "". */
 int proto_escape_string(const char *in, char *out, size_t cap);
 /* The same for the n bytes at in, which may hold NULs (written \u0000). */
 int proto_escape_bytes(const char *in, size_t n, char *out, size_t cap);

@@ -1,8 +1,9 @@
 /*
  * proto_format.c: the JSON text the server writes: string escaping and the
  * server's own messages of protocol v1 and its extensions.
- * Owns: JSON string escaping, the field order and spelling of the
- * server's messages.
+ * Owns: JSON string escaping (the daemon's only escaper: logs and REST
+ * replies use it too), the field order and spelling of the server's
+ * messages.
  * Must not: allocate, log, do I/O, or read client messages (proto.c does).
  */
 #include "autoconf.h"
@@ -121,7 +122,7 @@ int proto_escape_bytes(const char *in, size_t n, char *out, size_t cap)
 
 int proto_escape_string(const char *in, char *out, size_t cap)
 {
-	return proto_escape_bytes(in, strlen(in), out, cap);
+	return proto_escape_bytes(in, in ? strlen(in) : 0, out, cap);
 }
 
 static void w_quoted(struct wbuf *w, const char *s)

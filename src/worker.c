@@ -12,6 +12,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "proto.h"
 #include "room.h"
 #include "transfers.h"
 #include "ws.h"
@@ -113,9 +114,7 @@ static int readyz_handler(evhtp_request_t *req, struct evbuffer *body, void *arg
 static int info_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 {
 	char url[1024];
-	size_t pos = 0;
-	url[0] = '\0';
-	json_escape_append(url, sizeof url, &pos, W.cfg->external_url);
+	(void)proto_escape_string(W.cfg->external_url, url, sizeof url);
 	evbuffer_add_printf(body, "{\"name\":\"rtftd\",\"version\":\"%s\",\"protocol\":1,\"external_url\":\"%s\"}\n",
 			    PACKAGE_VERSION, url);
 	return 200;

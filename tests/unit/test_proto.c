@@ -926,6 +926,18 @@ static void test_escape(void)
 	ok(n == 3, "escape into nothing gives the length");
 	n = proto_escape_string("", out, 1);
 	ok(n == 0 && out[0] == '\0', "escape of the empty string");
+	/* The cases of util.c's json_escape_append(), which this replaced. */
+	n = proto_escape_string("a\"b\\c\n\x01", out, sizeof out);
+	ok(n == 15 && strcmp(out, "a\\\"b\\\\c\\n\\u0001") == 0, "escape: quotes, backslash, \\n, \\u0001");
+	proto_escape_string("caf\xc3\xa9 \xff\xfe \xe2\x82\xac \xed\xa0\x80", out, sizeof out);
+	is_str(out, "caf\xc3\xa9 \\ufffd\\ufffd \xe2\x82\xac \\ufffd\\ufffd\\ufffd",
+	       "escape replaces invalid bytes and each byte of a surrogate");
+	proto_escape_string("ab\xc3", out, sizeof out);
+	is_str(out, "ab\\ufffd", "escape replaces a sequence cut off by the end of the string");
+	proto_escape_string("\xe2\x82", out, sizeof out);
+	is_str(out, "\\ufffd\\ufffd", "  and each byte of a longer one");
+	n = proto_escape_string(NULL, out, sizeof out);
+	ok(n == 0 && out[0] == '\0', "escape of NULL writes the empty string");
 	n = proto_escape_bytes("a\0b\"", 4, out, sizeof out);
 	ok(n == 10 && strcmp(out, "a\\u0000b\\\"") == 0, "escape of bytes writes a NUL as \\u0000 (%d, \"%s\")", n, out);
 }
