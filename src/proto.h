@@ -57,6 +57,25 @@ enum proto_type {
 	PROTO_TYPE_COUNT,
 };
 
+/* Why a client got an ERROR or USERNAME_ERROR. proto_error_code() is the
+ * "code" of an ERROR to a new client (docs/protocol.md) and the reason
+ * label of rtftd_client_errors_total: renaming one changes the protocol.
+ * The ERR_ prefix is the one the callers have always used. */
+enum proto_error {
+	ERR_INVALID_FORMAT = 0, /* not JSON */
+	ERR_BAD_MESSAGE, /* JSON, but a field is wrong */
+	ERR_NOT_REGISTERED,
+	ERR_NOT_ONLINE,
+	ERR_SLOW_RECIPIENT,
+	ERR_BINARY,
+	ERR_USERNAME_INVALID, /* sent as USERNAME_ERROR, which has no code */
+	ERR_USERNAME_TAKEN, /* likewise */
+	ERR_NO_BINARY, /* binary relay to a client that did not ask for it */
+	ERR_NO_TRANSFER, /* TRANSFER to a client that did not announce it */
+	ERR_RATE_LIMITED, /* GET_ICE_SERVERS too often */
+	ERR_COUNT
+};
+
 /* TRANSFER: "id" is 1..PROTO_ID_MAX of [A-Za-z0-9_-], "action" 1..32 of [a-z_]. */
 #define PROTO_ID_MAX 64
 #define PROTO_ACTION_MAX 32
@@ -234,9 +253,12 @@ size_t proto_format_username_error(char *out, size_t cap, const char *message);
 size_t proto_format_user_list(char *out, size_t cap, const char *const *names, size_t n, const char *exclude,
 			      size_t max);
 size_t proto_format_error(char *out, size_t cap, const char *message);
+/* The wire name of an error code ("not_online"), plain ASCII; "?" out of
+ * range. */
+const char *proto_error_code(enum proto_error e);
 /* For new clients: {"type":"ERROR","message":...,"code":"<code>"[,"user":"<user>"]};
- * code is one of the server's reason names (plain ASCII), user (may be
- * NULL) the other user the error is about, escaped. */
+ * code is proto_error_code() of the reason, user (may be NULL) the other
+ * user the error is about, escaped. */
 size_t proto_format_error_ext(char *out, size_t cap, const char *message, const char *code, const char *user);
 size_t proto_format_pong(char *out, size_t cap);
 /* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>

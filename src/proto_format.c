@@ -3,7 +3,7 @@
  * server's own messages of protocol v1 and its extensions.
  * Owns: JSON string escaping (the daemon's only escaper: logs and REST
  * replies use it too), the field order and spelling of the server's
- * messages.
+ * messages, the wire names of the error codes.
  * Must not: allocate, log, do I/O, or read client messages (proto.c does).
  */
 #include "autoconf.h"
@@ -192,6 +192,26 @@ size_t proto_format_username_error(char *out, size_t cap, const char *message)
 size_t proto_format_error(char *out, size_t cap, const char *message)
 {
 	return format_message(out, cap, "ERROR", message);
+}
+
+static const char *const error_codes[] = {
+	[ERR_INVALID_FORMAT] = "invalid_format",
+	[ERR_BAD_MESSAGE] = "bad_message",
+	[ERR_NOT_REGISTERED] = "not_registered",
+	[ERR_NOT_ONLINE] = "not_online",
+	[ERR_SLOW_RECIPIENT] = "slow_recipient",
+	[ERR_BINARY] = "binary",
+	[ERR_USERNAME_INVALID] = "username_invalid",
+	[ERR_USERNAME_TAKEN] = "username_taken",
+	[ERR_NO_BINARY] = "no_binary_relay",
+	[ERR_NO_TRANSFER] = "no_transfer",
+	[ERR_RATE_LIMITED] = "rate_limited",
+};
+_Static_assert(RT_ARRAY_LEN(error_codes) == ERR_COUNT, "a wire name for every error code");
+
+const char *proto_error_code(enum proto_error e)
+{
+	return (unsigned)e < ERR_COUNT ? error_codes[e] : "?";
 }
 
 size_t proto_format_error_ext(char *out, size_t cap, const char *message, const char *code, const char *user)

@@ -942,6 +942,22 @@ static void test_escape(void)
 	ok(n == 10 && strcmp(out, "a\\u0000b\\\"") == 0, "escape of bytes writes a NUL as \\u0000 (%d, \"%s\")", n, out);
 }
 
+/* The codes are wire values (docs/protocol.md) and metric labels. */
+static void test_error_codes(void)
+{
+	static const char *const want[ERR_COUNT] = {
+		[ERR_INVALID_FORMAT] = "invalid_format", [ERR_BAD_MESSAGE] = "bad_message",
+		[ERR_NOT_REGISTERED] = "not_registered", [ERR_NOT_ONLINE] = "not_online",
+		[ERR_SLOW_RECIPIENT] = "slow_recipient", [ERR_BINARY] = "binary",
+		[ERR_USERNAME_INVALID] = "username_invalid", [ERR_USERNAME_TAKEN] = "username_taken",
+		[ERR_NO_BINARY] = "no_binary_relay", [ERR_NO_TRANSFER] = "no_transfer",
+		[ERR_RATE_LIMITED] = "rate_limited",
+	};
+	for (int e = 0; e < ERR_COUNT; e++)
+		ok(strcmp(proto_error_code((enum proto_error)e), want[e]) == 0, "error code %d is %s", e, want[e]);
+	is_str(proto_error_code(ERR_COUNT), "?", "error code out of range");
+}
+
 static void check_built(const char *what, size_t n, const char *out, const char *want)
 {
 	is_str(out, want, what);
@@ -1122,6 +1138,7 @@ int main(void)
 	test_relay();
 	test_data_positions();
 	test_escape();
+	test_error_codes();
 	test_format();
 	test_big_chunk();
 	return done_testing();
