@@ -86,6 +86,13 @@ int stats_status_code(int idx);
 /* Index of the histogram bucket for v given n-1 upper bounds. */
 int stats_bucket(const double *bounds, int nbuckets, double v);
 
+/* To be removed on merge: room.c's old names for enum proto_error. */
+#define stats_error proto_error
+static inline const char *stats_error_name(enum proto_error e)
+{
+	return proto_error_code(e);
+}
+
 int stats_close_index(int code);
 int stats_close_code(int idx); /* 0 for "other" */
 
