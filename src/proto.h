@@ -5,7 +5,8 @@
  * the type, the names, the file fields, and where the "recipient" member
  * sits, so that a relayed message (a FILE_CHUNK is about 1 MB) can be
  * forwarded as the client's own bytes with a few cuts and additions
- * (proto_relay_slices()); all this is proto.c. proto_format.c holds the
+ * (proto_relay_slices()); all this is proto.c, over the JSON lexer in
+ * proto_json.c (internal to the module). proto_format.c holds the
  * JSON string escaper (proto_escape_*(), for every JSON text the daemon
  * writes) and the proto_format_*() functions, which write the messages the
  * server itself sends.

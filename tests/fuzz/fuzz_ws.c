@@ -1,5 +1,5 @@
 /*
- * FUZZ_SOURCES: src/wsframe.c src/proto.c src/proto_format.c src/util.c
+ * FUZZ_SOURCES: src/wsframe.c src/proto.c src/proto_json.c src/proto_format.c src/util.c
  * fuzz_ws.c: libFuzzer target for the client side of a worker's WebSocket
  * connection: the bytes a client sends after the upgrade, through
  * wsframe.c's decoder driven as ws.c drives it, into the text path ws.c
