@@ -10,6 +10,7 @@
 #include "http.h"
 #include "ice.h"
 #include "ratelimit.h"
+#include "proto.h"
 #include "session.h"
 #include "util.h"
 #include "www.h"
@@ -81,9 +82,7 @@ static int ice_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 static int info_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 {
 	char url[1024];
-	size_t pos = 0;
-	url[0] = '\0';
-	json_escape_append(url, sizeof url, &pos, A.cfg->external_url);
+	(void)proto_escape_string(A.cfg->external_url, url, sizeof url);
 	evbuffer_add_printf(body, "{\"name\":\"rtftd\",\"version\":\"%s\",\"protocol\":1,\"external_url\":\"%s\"}\n",
 			    PACKAGE_VERSION, url);
 	return 200;

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "hguard.h"
 #include "log.h"
+#include "proto.h"
 #include "shm.h"
 #include "util.h"
 #include "ws.h"
@@ -513,9 +514,7 @@ static void send_json(evhtp_request_t *req, int status)
 static void error_body(evhtp_request_t *req, int status, const char *msg, const char *rid)
 {
 	char esc[512];
-	size_t pos = 0;
-	esc[0] = '\0';
-	json_escape_append(esc, sizeof esc, &pos, msg);
+	(void)proto_escape_string(msg, esc, sizeof esc);
 	evbuffer_add_printf(req->buffer_out, "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%s\"}\n", esc, status,
 			    rid);
 }
@@ -758,9 +757,7 @@ int http_readyz_json(struct evbuffer *body)
 	if (!db_ok && !dberr[0])
 		snprintf(dberr, sizeof dberr, "%s", db_state == 0 ? "not checked yet" : "last check is stale");
 	char esc[SHM_DB_ERROR_LEN * 6 + 1];
-	size_t pos = 0;
-	esc[0] = '\0';
-	json_escape_append(esc, sizeof esc, &pos, dberr);
+	(void)proto_escape_string(dberr, esc, sizeof esc);
 
 	bool mig_ok = atomic_load(&s->migrations_ok);
 	int ready = shm_ready_workers(s);
@@ -823,9 +820,7 @@ int http_readyz_json(struct evbuffer *body)
 			evbuffer_add_printf(body, ",\"checked_ms_ago\":%lld", (long long)(now - ice.checked_ms));
 		if (ice_why[0]) {
 			char why[SHM_ICE_REASON_LEN * 6 + 1];
-			size_t wpos = 0;
-			why[0] = '\0';
-			json_escape_append(why, sizeof why, &wpos, ice_why);
+			(void)proto_escape_string(ice_why, why, sizeof why);
 			evbuffer_add_printf(body, ",\"reason\":\"%s\"", why);
 		}
 		evbuffer_add_printf(body, "}");

@@ -7,6 +7,7 @@
  */
 #include "autoconf.h"
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 #include <errno.h>
@@ -155,12 +156,22 @@ static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
 		*pos += (size_t)n < cap - *pos ? (size_t)n : cap - *pos - 1;
 }
 
+/* proto_escape_string() of s at *pos, which then moves past what fit. */
+static void append_escaped(char *buf, size_t cap, size_t *pos, const char *s)
+{
+	if (*pos >= cap)
+		return;
+	size_t room = cap - *pos;
+	size_t n = (size_t)proto_escape_string(s, buf + *pos, room);
+	*pos += n < room ? n : strlen(buf + *pos);
+}
+
 static void append_json_str(char *buf, size_t cap, size_t *pos, const char *key, const char *val)
 {
 	if (!val)
 		return;
 	append(buf, cap, pos, ",\"%s\":\"", key);
-	json_escape_append(buf, cap, pos, val);
+	append_escaped(buf, cap, pos, val);
 	append(buf, cap, pos, "\"");
 }
 
@@ -185,7 +196,7 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 	if (L.format == LOG_FMT_JSON) {
 		append(line, cap, &pos, "{\"timestamp\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
 		       log_level_name(lvl));
-		json_escape_append(line, cap, &pos, msg);
+		append_escaped(line, cap, &pos, msg);
 		append(line, cap, &pos, "\",\"pid\":%d,\"role\":\"%s\"", (int)getpid(), L.role);
 		if (L.slot >= 0)
 			append(line, cap, &pos, ",\"worker\":%d", L.slot);
@@ -215,7 +226,7 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 			if (ctx->path) {
 				/* the path is client input: keep the line one line */
 				append(line, cap, &pos, " path=\"");
-				json_escape_append(line, cap, &pos, ctx->path);
+				append_escaped(line, cap, &pos, ctx->path);
 				append(line, cap, &pos, "\"");
 			}
 			if (ctx->status)
@@ -224,7 +235,7 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 				append(line, cap, &pos, " latency_ms=%.3f", ctx->latency_ms);
 			if (ctx->request_id) {
 				append(line, cap, &pos, " request_id=");
-				json_escape_append(line, cap, &pos, ctx->request_id);
+				append_escaped(line, cap, &pos, ctx->request_id);
 			}
 			if (ctx->trace_id)
 				append(line, cap, &pos, " trace_id=%s", ctx->trace_id);

@@ -447,7 +447,7 @@ static void render_protocol(struct evbuffer *b, const struct stats_record *tot)
 	for (int e = 0; e < ERR_COUNT; e++)
 		if (tot->errors[e])
 			evbuffer_add_printf(b, "rtftd_client_errors_total{reason=\"%s\"} %llu\n",
-					    stats_error_name((enum stats_error)e), (unsigned long long)tot->errors[e]);
+					    proto_error_code((enum proto_error)e), (unsigned long long)tot->errors[e]);
 	help_type(b, "rtftd_websocket_closes_total", "counter", "WebSocket connections closed, by close code.");
 	for (int c = 0; c < STATS_NCLOSE; c++)
 		if (tot->closes[c]) {

@@ -3,28 +3,27 @@
  * by a recursive-descent scanner that reads each byte once, keeps no tree
  * and allocates nothing: it records where the members the server cares
  * about are, and the few short strings among them are decoded afterwards.
- * The data array of a FILE_CHUNK (262144 numbers) has a loop of its own.
- * Owns: JSON syntax (RFC 8259, depth limit), what each message type must
- * hold, the forwarded form of a relayed message, the server's messages.
- * Must not: allocate, log, do I/O, judge names (the caller trims and
- * checks usernames) or know who is online.
+ * This file walks the members and judges them; the JSON values under them
+ * (strings, numbers, skipped values, the 262144 numbers of a FILE_CHUNK's
+ * data array) are read by proto_json.c.
+ * Owns: the walk of the message object and its "file" object (so the keys
+ * and places of members are known), what each message type must hold,
+ * the forwarded form of a relayed message (JSON slices, and the binary
+ * header), which is cut from the spans the scan recorded.
+ * It also holds the name rule (proto_name_check) and the trimming of a
+ * requested name, so there is one of each.
+ * Must not: allocate, log, do I/O, know who is online, or write the server's own
+ * messages (proto_format.c).
  */
 #include "autoconf.h"
 #include "proto.h"
+#include "proto_json.h"
 #include "util.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <ctype.h>
 #include <string.h>
-
-/* Why the scan stopped (scan.fail). */
-enum {
-	SCAN_OK = 0,
-	SCAN_SYNTAX,
-	SCAN_DEPTH,
-};
 
 /* What a value is, told by its first byte. */
 enum vkind {
@@ -131,61 +130,19 @@ _Static_assert(RT_ARRAY_LEN(type_names) == PROTO_TYPE_COUNT, "a name for every t
 
 /* Scanner state: the cursor, and what was recorded on the way. */
 struct scan {
-	const unsigned char *p, *end, *base;
-	int depth;
-	int fail;
+	struct proto_json j;
 	bool is_object;
 	const unsigned char *open, *close; /* the top-level braces */
 	uint32_t members;
 	struct field top[K_TOP_COUNT];
 	/* The last top-level "file" object. */
 	struct field file[F_COUNT];
-	/* The last "data" array of that object: element count, and the
-	 * first element that is not an integer 0..255. */
-	uint32_t data_len;
-	bool data_bad;
-	uint32_t data_bad_at;
+	/* The last "data" array of that object. */
+	struct proto_json_bytes data;
 	/* The last "recipient" member: where its key starts and its value
 	 * ends, and the commas on either side of it, if any. */
 	const unsigned char *rec_key, *rec_end, *rec_comma_before, *rec_comma_after;
 };
-
-static bool syntax(struct scan *s)
-{
-	if (s->fail == SCAN_OK)
-		s->fail = SCAN_SYNTAX;
-	return false;
-}
-
-static inline bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static inline void skip_ws(struct scan *s)
-{
-	const unsigned char *p = s->p;
-	while (p < s->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-		p++;
-	s->p = p;
-}
-
-/* The next byte, or -1 at the end. */
-static inline int peek(const struct scan *s)
-{
-	return s->p < s->end ? *s->p : -1;
-}
-
-/* Steps over the '{' or '[' at the cursor into one more level. */
-static bool enter(struct scan *s)
-{
-	if (++s->depth > PROTO_MAX_DEPTH) {
-		s->fail = SCAN_DEPTH;
-		return false;
-	}
-	s->p++;
-	return true;
-}
 
 static enum vkind kind_of(unsigned char c)
 {
@@ -207,480 +164,15 @@ static enum vkind kind_of(unsigned char c)
 	}
 }
 
-/* A string being decoded into a bounded buffer. len counts every decoded
- * byte, also those that did not fit in cap. */
-struct dec {
-	unsigned char *out;
-	size_t cap; /* bytes for text, the NUL not counted */
-	size_t len;
-};
-
-static void dec_put(struct dec *d, const unsigned char *src, size_t n)
-{
-	if (d->len < d->cap) {
-		size_t room = d->cap - d->len;
-		memcpy(d->out + d->len, src, n < room ? n : room);
-	}
-	d->len += n;
-}
-
-static void dec_put_utf8(struct dec *d, uint32_t cp)
-{
-	unsigned char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | (cp >> 6));
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | (cp >> 12));
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | (cp >> 18));
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	dec_put(d, b, n);
-}
-
-/* NUL-terminates the decoded text; one that was cut loses a UTF-8
- * sequence left incomplete at its end. Returns the bytes kept. */
-static size_t dec_finish(struct dec *d)
-{
-	size_t n = d->len < d->cap ? d->len : d->cap;
-
-	if (d->len > d->cap) {
-		for (size_t back = 1; back <= 3 && back <= n; back++) {
-			unsigned char c = d->out[n - back];
-			if (c < 0x80)
-				break;
-			if (c >= 0xc0) {
-				size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-				if (want > back)
-					n -= back;
-				break;
-			}
-		}
-	}
-	d->out[n] = '\0';
-	return n;
-}
-
-static bool hex4(const unsigned char *p, const unsigned char *end, uint32_t *out)
-{
-	uint32_t v = 0;
-
-	if (end - p < 4)
-		return false;
-	for (int i = 0; i < 4; i++) {
-		unsigned char c = p[i];
-		v <<= 4;
-		if (is_digit(c))
-			v |= (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (uint32_t)(c - 'A' + 10);
-		else
-			return false;
-	}
-	*out = v;
-	return true;
-}
-
-/* The string at the cursor (on its '"'), decoded into d unless d is NULL.
- * A \u escape of a UTF-16 surrogate must be a high one followed by a low
- * one; either alone is refused. */
-/* The first byte from p on that is '"', '\\' or a control character (or
- * end). Eight bytes at a time while none of them is: a byte is zero after
- * XOR with '"' or '\\', or is below 0x20, exactly when the usual
- * (v - 0x01..) & ~v & 0x80.. test flags a byte; then byte by byte. */
-static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
-{
-	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-	while (end - p >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
-		uint64_t t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v);
-		if (t & highs)
-			break;
-		p += 8;
-	}
-	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
-		p++;
-	return p;
-}
-
-static bool scan_string(struct scan *s, struct dec *d)
-{
-	const unsigned char *p = s->p + 1, *end = s->end;
-
-	for (;;) {
-		const unsigned char *run = p;
-		p = plain_run(p, end);
-		if (d && p > run)
-			dec_put(d, run, (size_t)(p - run));
-		if (p == end || *p < 0x20)
-			return syntax(s);
-		if (*p == '"') {
-			s->p = p + 1;
-			return true;
-		}
-		if (end - p < 2)
-			return syntax(s);
-		unsigned char c = p[1];
-		p += 2;
-		switch (c) {
-		case '"':
-		case '\\':
-		case '/':
-			break;
-		case 'b':
-			c = '\b';
-			break;
-		case 'f':
-			c = '\f';
-			break;
-		case 'n':
-			c = '\n';
-			break;
-		case 'r':
-			c = '\r';
-			break;
-		case 't':
-			c = '\t';
-			break;
-		case 'u': {
-			uint32_t cp, lo;
-			if (!hex4(p, end, &cp))
-				return syntax(s);
-			p += 4;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &lo) || lo < 0xdc00 ||
-				    lo > 0xdfff)
-					return syntax(s);
-				p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
-				return syntax(s);
-			}
-			if (d)
-				dec_put_utf8(d, cp);
-			continue;
-		}
-		default:
-			return syntax(s);
-		}
-		if (d)
-			dec_put(d, &c, 1);
-	}
-}
-
-/* The number at the cursor: -? (0 | [1-9][0-9]*) (. digits)? ([eE] [+-]? digits)? */
-static bool scan_number(struct scan *s)
-{
-	const unsigned char *p = s->p, *end = s->end;
-
-	if (p < end && *p == '-')
-		p++;
-	if (p == end)
-		return syntax(s);
-	if (*p == '0') {
-		p++;
-	} else if (*p >= '1' && *p <= '9') {
-		while (p < end && is_digit(*p))
-			p++;
-	} else {
-		return syntax(s);
-	}
-	if (p < end && *p == '.') {
-		p++;
-		if (p == end || !is_digit(*p))
-			return syntax(s);
-		while (p < end && is_digit(*p))
-			p++;
-	}
-	if (p < end && (*p == 'e' || *p == 'E')) {
-		p++;
-		if (p < end && (*p == '+' || *p == '-'))
-			p++;
-		if (p == end || !is_digit(*p))
-			return syntax(s);
-		while (p < end && is_digit(*p))
-			p++;
-	}
-	s->p = p;
-	return true;
-}
-
-/* The text of a number the scanner accepted, read as an integer: true
- * only for plain digits (no sign, fraction or exponent) up to PROTO_INT_MAX. */
-static bool number_uint(const unsigned char *p, size_t len, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (!is_digit(p[i]))
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-		if (v > PROTO_INT_MAX)
-			return false;
-	}
-	*out = v;
-	return true;
-}
-
-static bool scan_literal(struct scan *s, const char *word, size_t len)
-{
-	if ((size_t)(s->end - s->p) < len || memcmp(s->p, word, len) != 0)
-		return syntax(s);
-	s->p += len;
-	return true;
-}
-
-static bool skip_value(struct scan *s);
-
-static bool skip_object(struct scan *s)
-{
-	if (!enter(s))
-		return false;
-	skip_ws(s);
-	if (peek(s) == '}') {
-		s->p++;
-		s->depth--;
-		return true;
-	}
-	for (;;) {
-		if (peek(s) != '"')
-			return syntax(s);
-		if (!scan_string(s, NULL))
-			return false;
-		skip_ws(s);
-		if (peek(s) != ':')
-			return syntax(s);
-		s->p++;
-		skip_ws(s);
-		if (!skip_value(s))
-			return false;
-		skip_ws(s);
-		if (peek(s) == ',') {
-			s->p++;
-			skip_ws(s);
-			continue;
-		}
-		if (peek(s) != '}')
-			return syntax(s);
-		s->p++;
-		s->depth--;
-		return true;
-	}
-}
-
-static bool skip_array(struct scan *s)
-{
-	if (!enter(s))
-		return false;
-	skip_ws(s);
-	if (peek(s) == ']') {
-		s->p++;
-		s->depth--;
-		return true;
-	}
-	for (;;) {
-		if (!skip_value(s))
-			return false;
-		skip_ws(s);
-		if (peek(s) == ',') {
-			s->p++;
-			skip_ws(s);
-			continue;
-		}
-		if (peek(s) != ']')
-			return syntax(s);
-		s->p++;
-		s->depth--;
-		return true;
-	}
-}
-
-/* Any value at the cursor (white space already skipped). Recursion is
- * bounded by PROTO_MAX_DEPTH. */
-static bool skip_value(struct scan *s)
-{
-	switch (peek(s)) {
-	case '{':
-		return skip_object(s);
-	case '[':
-		return skip_array(s);
-	case '"':
-		return scan_string(s, NULL);
-	case 't':
-		return scan_literal(s, "true", 4);
-	case 'f':
-		return scan_literal(s, "false", 5);
-	case 'n':
-		return scan_literal(s, "null", 4);
-	default:
-		return scan_number(s);
-	}
-}
-
-/* Byte lanes of a 64-bit word, for the data array's block loop: lane i
- * is byte i of the text (bits 8i..8i+7), and a lane's flag is its bit 7. */
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGH UINT64_C(0x8080808080808080)
-
-static inline uint64_t load8(const unsigned char *p)
-{
-	uint64_t w;
-
-	memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	w = __builtin_bswap64(w);
-#endif
-	return w;
-}
-
-/* Flags the lanes of x = text ^ '0' that are digits (x < 10). The high
- * bit is tested alone so that the addition never carries across lanes. */
-static inline uint64_t lanes_digit(uint64_t x)
-{
-	return ~(x | ((x & ~HIGH) + 0x76 * ONES)) & HIGH;
-}
-
-/* Flags the lanes of w that are zero. */
-static inline uint64_t lanes_zero(uint64_t w)
-{
-	return ~(((w & ~HIGH) + ~HIGH) | w) & HIGH;
-}
-
-/* Flags the lanes of x (each below 0x80 where it matters) that are >= k. */
-static inline uint64_t lanes_ge(uint64_t x, unsigned k)
-{
-	return ((x & ~HIGH) + (0x80 - k) * ONES) & HIGH;
-}
-
-/* The FILE_CHUNK hot path: from p, the start of an element, takes the
- * elements of what JSON.stringify writes ("7,42,255,0,") eight bytes per
- * turn with no branch on the data: each turn checks that its bytes are
- * digits and commas, that every element starting in it has 1 to 3 digits,
- * no leading zero and a value up to 255 (looking up to 3 bytes into the
- * next block for that), and counts its commas. At the first block where
- * anything else shows (the end of the array, white space, a bad element),
- * it stops at the start of the element that block is in, for the general
- * path to go on from. Needs 16 bytes left to read a block and the next.
- * Returns where it stopped; *n counts the elements it took. */
-static const unsigned char *data_blocks(const unsigned char *p, const unsigned char *end, uint32_t *n)
-{
-	const unsigned char *start = p;
-	uint64_t sep = 0x80; /* lane 0 of the first block begins an element */
-	uint32_t count = 0;
-
-	while (end - p >= 16) {
-		uint64_t w0 = load8(p), w1 = load8(p + 8);
-		uint64_t x0 = w0 ^ (0x30 * ONES), x1 = w1 ^ (0x30 * ONES);
-		uint64_t d0 = lanes_digit(x0), d1 = lanes_digit(x1);
-		uint64_t c0 = lanes_zero(w0 ^ (0x2c * ONES)); /* commas */
-		if ((d0 | c0) != HIGH)
-			break;
-		/* Lane i of these holds byte i + 1, i + 2, i + 3. */
-		uint64_t dA = (d0 >> 8) | (d1 << 56), dB = (d0 >> 16) | (d1 << 48), dC = (d0 >> 24) | (d1 << 40);
-		uint64_t xA = (x0 >> 8) | (x1 << 56), xB = (x0 >> 16) | (x1 << 48);
-		uint64_t after = (c0 << 8) | sep; /* the byte before is a comma */
-		uint64_t first = after & d0;      /* an element's first digit */
-		uint64_t three = first & dA & dB; /* ... of 3 digits or more */
-		uint64_t bad = (after & c0)       /* an empty element */
-			       | (d0 & dA & dB & dC) /* 4 digits */
-			       | (first & dA & ~lanes_ge(x0, 1)) /* a leading zero */
-			       | (three & (lanes_ge(x0, 3) |
-					   (~lanes_ge(x0, 3) & lanes_ge(x0, 2) &
-					    (lanes_ge(xA, 6) | (~lanes_ge(xA, 6) & lanes_ge(xA, 5) & lanes_ge(xB, 6))))));
-		if (bad)
-			break;
-		/* Every block that passes has a comma (8 digits in a row
-		 * would have failed the 4-digit test), so start moves to
-		 * just after its last one on each turn. */
-		count += (uint32_t)((((c0 >> 7) * ONES) >> 56) & 0xff);
-		start = p + (63 - __builtin_clzll(c0 | 1)) / 8 + 1;
-		sep = c0 >> 56;
-		p += 8;
-	}
-	*n += count;
-	return start;
-}
-
-/* The array at the cursor, counting its elements and noting the first
- * that is not an integer 0..255. data_blocks() takes the bulk of a
- * FILE_CHUNK; the rest (the last elements, white space, a bad element)
- * goes one element at a time through the general scanner. */
-static bool scan_bytes(struct scan *s)
-{
-	const unsigned char *p, *end = s->end;
-	uint32_t n = 0, bad_at = 0;
-	bool bad = false;
-
-	if (!enter(s))
-		return false;
-	skip_ws(s);
-	p = s->p;
-	if (p < end && *p == ']')
-		goto close;
-	for (;;) {
-		p = data_blocks(p, end, &n);
-		s->p = p;
-		skip_ws(s);
-		const unsigned char *el = s->p;
-		if (!skip_value(s))
-			return false;
-		uint64_t v;
-		if (!bad && (!number_uint(el, (size_t)(s->p - el), &v) || v > 255)) {
-			bad = true;
-			bad_at = n;
-		}
-		n++;
-		skip_ws(s);
-		p = s->p;
-		if (p == end)
-			return syntax(s);
-		if (*p == ',') {
-			s->p = p + 1;
-			skip_ws(s);
-			p = s->p;
-			continue;
-		}
-		if (*p != ']')
-			return syntax(s);
-		break;
-	}
-close:
-	s->p = p + 1;
-	s->depth--;
-	s->data_len = n;
-	s->data_bad = bad;
-	s->data_bad_at = bad_at;
-	return true;
-}
-
 /* The key at the cursor (on its '"'): its index in keys, or -1 for any
  * other key. Keys are compared decoded, so "\u0074ype" is "type", as a
  * browser reads it. Returns -2 on a syntax error. */
 static int scan_key(struct scan *s, const struct key *keys, int nkeys)
 {
 	unsigned char buf[KEY_MAX + 1];
-	struct dec d = {buf, KEY_MAX + 1, 0};
+	struct proto_json_dec d = {buf, KEY_MAX + 1, 0};
 
-	if (!scan_string(s, &d))
+	if (!proto_json_string(&s->j, &d))
 		return -2;
 	if (d.len > KEY_MAX)
 		return -1;
@@ -709,110 +201,112 @@ static void note(struct field *f, const unsigned char *v, const unsigned char *v
  * *comma is set to the comma. */
 static int next_member(struct scan *s, unsigned char close, const unsigned char **comma)
 {
-	skip_ws(s);
-	if (peek(s) == ',') {
-		*comma = s->p;
-		s->p++;
-		skip_ws(s);
+	struct proto_json *j = &s->j;
+
+	proto_json_ws(j);
+	if (proto_json_peek(j) == ',') {
+		*comma = j->p;
+		j->p++;
+		proto_json_ws(j);
 		return 1;
 	}
-	if (peek(s) != close) {
-		syntax(s);
+	if (proto_json_peek(j) != close) {
+		proto_json_syntax(j);
 		return -1;
 	}
-	s->p++;
+	j->p++;
 	return 0;
 }
 
 /* A top-level "file" object: its members replace those of an earlier one. */
 static bool scan_file(struct scan *s)
 {
+	struct proto_json *j = &s->j;
 	const unsigned char *comma;
 
 	memset(s->file, 0, sizeof s->file);
-	s->data_len = 0;
-	s->data_bad = false;
-	s->data_bad_at = 0;
-	if (!enter(s))
+	memset(&s->data, 0, sizeof s->data);
+	if (!proto_json_enter(j))
 		return false;
-	skip_ws(s);
-	if (peek(s) == '}') {
-		s->p++;
-		s->depth--;
+	proto_json_ws(j);
+	if (proto_json_peek(j) == '}') {
+		j->p++;
+		j->depth--;
 		return true;
 	}
 	for (;;) {
-		if (peek(s) != '"')
-			return syntax(s);
+		if (proto_json_peek(j) != '"')
+			return proto_json_syntax(j);
 		int k = scan_key(s, file_keys, F_COUNT);
 		if (k == -2)
 			return false;
-		skip_ws(s);
-		if (peek(s) != ':')
-			return syntax(s);
-		s->p++;
-		skip_ws(s);
-		const unsigned char *v = s->p;
-		bool ok = k == F_DATA && peek(s) == '[' ? scan_bytes(s) : skip_value(s);
+		proto_json_ws(j);
+		if (proto_json_peek(j) != ':')
+			return proto_json_syntax(j);
+		j->p++;
+		proto_json_ws(j);
+		const unsigned char *v = j->p;
+		bool ok = k == F_DATA && proto_json_peek(j) == '[' ? proto_json_bytes(j, &s->data) : proto_json_skip_value(j);
 		if (!ok)
 			return false;
 		if (k >= 0)
-			note(&s->file[k], v, s->p);
+			note(&s->file[k], v, j->p);
 		int r = next_member(s, '}', &comma);
 		if (r < 0)
 			return false;
 		if (r == 0)
 			break;
 	}
-	s->depth--;
+	j->depth--;
 	return true;
 }
 
 /* The whole message: one value and nothing but white space around it. */
 static bool scan_message(struct scan *s)
 {
+	struct proto_json *j = &s->j;
 	const unsigned char *comma = NULL;
 	bool rec_last = false; /* the member just scanned was "recipient" */
 
-	skip_ws(s);
-	if (peek(s) != '{') {
-		if (!skip_value(s))
+	proto_json_ws(j);
+	if (proto_json_peek(j) != '{') {
+		if (!proto_json_skip_value(j))
 			return false;
 		goto tail;
 	}
 	s->is_object = true;
-	s->open = s->p;
-	if (!enter(s))
+	s->open = j->p;
+	if (!proto_json_enter(j))
 		return false;
-	skip_ws(s);
-	if (peek(s) == '}') {
-		s->close = s->p;
-		s->p++;
-		s->depth--;
+	proto_json_ws(j);
+	if (proto_json_peek(j) == '}') {
+		s->close = j->p;
+		j->p++;
+		j->depth--;
 		goto tail;
 	}
 	for (;;) {
-		if (peek(s) != '"')
-			return syntax(s);
-		const unsigned char *key = s->p;
+		if (proto_json_peek(j) != '"')
+			return proto_json_syntax(j);
+		const unsigned char *key = j->p;
 		int k = scan_key(s, top_keys, K_TOP_COUNT);
 		if (k == -2)
 			return false;
-		skip_ws(s);
-		if (peek(s) != ':')
-			return syntax(s);
-		s->p++;
-		skip_ws(s);
-		const unsigned char *v = s->p;
-		bool ok = k == K_FILE && peek(s) == '{' ? scan_file(s) : skip_value(s);
+		proto_json_ws(j);
+		if (proto_json_peek(j) != ':')
+			return proto_json_syntax(j);
+		j->p++;
+		proto_json_ws(j);
+		const unsigned char *v = j->p;
+		bool ok = k == K_FILE && proto_json_peek(j) == '{' ? scan_file(s) : proto_json_skip_value(j);
 		if (!ok)
 			return false;
 		s->members++;
 		if (k >= 0)
-			note(&s->top[k], v, s->p);
+			note(&s->top[k], v, j->p);
 		if (k == K_RECIPIENT) {
 			s->rec_key = key;
-			s->rec_end = s->p;
+			s->rec_end = j->p;
 			s->rec_comma_before = comma;
 			s->rec_comma_after = NULL;
 		}
@@ -821,17 +315,17 @@ static bool scan_message(struct scan *s)
 		if (r < 0)
 			return false;
 		if (r == 0) {
-			s->close = s->p - 1;
+			s->close = j->p - 1;
 			break;
 		}
 		if (rec_last)
 			s->rec_comma_after = comma;
 	}
-	s->depth--;
+	j->depth--;
 tail:
-	skip_ws(s);
-	if (s->p != s->end)
-		return syntax(s);
+	proto_json_ws(j);
+	if (j->p != j->end)
+		return proto_json_syntax(j);
 	return true;
 }
 
@@ -853,17 +347,17 @@ static int fail_msg(struct rt_err *err, const char *fmt, ...)
  * bytes kept; *full gets the whole decoded length. */
 static size_t decode_field(const struct field *f, char *out, size_t cap, size_t *full)
 {
-	struct scan s;
-	struct dec d = {(unsigned char *)out, cap, 0};
+	struct proto_json s;
+	struct proto_json_dec d = {(unsigned char *)out, cap, 0};
 
 	memset(&s, 0, sizeof s);
 	/* The scanner starts on the opening quote, the byte before the
 	 * recorded text, which it does not read. */
 	s.p = f->val - 1;
 	s.end = f->val + f->len + 1;
-	(void)scan_string(&s, &d);
+	(void)proto_json_string(&s, &d);
 	*full = d.len;
-	return dec_finish(&d);
+	return proto_json_dec_finish(&d);
 }
 
 /* decode_field() into one of m's strings: its length and whether it was cut. */
@@ -878,7 +372,7 @@ static void decode_into(const struct field *f, char *out, size_t cap, uint32_t *
 
 static struct proto_span span_of(const struct scan *s, const unsigned char *from, const unsigned char *to)
 {
-	struct proto_span sp = {(uint32_t)(from - s->base), (uint32_t)(to - from)};
+	struct proto_span sp = {(uint32_t)(from - s->j.base), (uint32_t)(to - from)};
 	return sp;
 }
 
@@ -907,19 +401,8 @@ static bool field_is_string(const struct field *f, const char *want)
 
 static bool field_uint(const struct field *f, uint64_t *out)
 {
-	return f->kind == VK_NUMBER && number_uint(f->val, f->len, out);
+	return f->kind == VK_NUMBER && proto_json_uint(f->val, f->len, out);
 }
-
-/* Escapes n bytes of in into a writer; defined with the formatters below. */
-struct wbuf {
-	char *out;
-	size_t cap;
-	size_t len;     /* bytes the whole text needs */
-	size_t written; /* bytes in out: a prefix that stopped at a piece that did not fit */
-};
-static void w_put(struct wbuf *w, const char *s, size_t n);
-static void w_escaped(struct wbuf *w, const unsigned char *s, size_t n);
-static size_t w_finish(struct wbuf *w);
 
 /* The error for an unknown type, quoting at most PROTO_TYPE_QUOTE_MAX
  * bytes of it, escaped. */
@@ -928,11 +411,9 @@ static int unknown_type(const struct field *f, struct rt_err *err)
 	char name[PROTO_TYPE_QUOTE_MAX + 1];
 	char quoted[PROTO_TYPE_QUOTE_MAX + 1];
 	size_t full, kept = decode_field(f, name, PROTO_TYPE_QUOTE_MAX, &full);
-	struct wbuf w = {quoted, sizeof quoted, 0, 0};
 	bool cut = full > kept;
 
-	w_escaped(&w, (const unsigned char *)name, kept);
-	if (w_finish(&w) >= sizeof quoted)
+	if ((size_t)proto_escape_bytes(name, kept, quoted, sizeof quoted) >= sizeof quoted)
 		cut = true;
 	return fail_msg(err, "unknown message type \"%s%s\"", quoted, cut ? "..." : "");
 }
@@ -991,7 +472,7 @@ static void fill(const struct scan *s, struct proto_msg *m)
 		m->has_file_size = field_uint(&file[F_SIZE], &m->file_size);
 		(void)field_uint(&file[F_OFFSET], &m->file_offset);
 		if (file[F_DATA].kind == VK_ARRAY) {
-			m->data_len = s->data_len;
+			m->data_len = s->data.n;
 			m->data = span_of(s, file[F_DATA].val, file[F_DATA].val + file[F_DATA].len);
 		}
 	}
@@ -1083,9 +564,9 @@ static int check_relay(const struct scan *s, const struct proto_msg *m, struct r
 			return fail_msg(err, "\"file.offset\" must be a non-negative integer");
 		if (file[F_DATA].kind != VK_ARRAY)
 			return fail_msg(err, "\"file.data\" must be an array of integers 0..255");
-		if (s->data_bad)
+		if (s->data.bad)
 			return fail_msg(err, "\"file.data\" element %u is not an integer 0..255",
-					(unsigned)s->data_bad_at);
+					(unsigned)s->data.bad_at);
 		return RT_OK;
 	case PROTO_FILE_COMPLETE:
 		if (top[K_FILE_NAME].kind != VK_STRING)
@@ -1116,10 +597,10 @@ int proto_parse(const char *buf, size_t len, struct proto_msg *m, struct rt_err 
 	if (len == 0)
 		buf = ""; /* no arithmetic on a NULL buf */
 	memset(&s, 0, sizeof s);
-	s.base = s.p = (const unsigned char *)buf;
-	s.end = s.base + len;
+	s.j.base = s.j.p = (const unsigned char *)buf;
+	s.j.end = s.j.base + len;
 	if (!scan_message(&s)) {
-		if (s.fail == SCAN_DEPTH)
+		if (s.j.fail == PROTO_JSON_DEPTH)
 			return fail_msg(err, "message nested deeper than %d levels", PROTO_MAX_DEPTH);
 		return fail_msg(err, "%s", PROTO_INVALID_FORMAT);
 	}
@@ -1277,196 +758,6 @@ size_t proto_relay_slices(const char *buf, const struct proto_msg *m, const char
 	return n;
 }
 
-/* Length of the valid UTF-8 sequence that starts s (n bytes readable),
- * or 0 if none does (RFC 3629: no overlong forms, no surrogates). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
-/* A piece goes into the buffer whole or not at all, and once one did not
- * fit nothing more does: what is written is always a prefix of the text
- * that ends between pieces. */
-static void w_put(struct wbuf *w, const char *s, size_t n)
-{
-	if (w->written == w->len && w->cap > 0 && n < w->cap - w->written) {
-		memcpy(w->out + w->written, s, n);
-		w->written += n;
-	}
-	w->len += n;
-}
-
-static void w_str(struct wbuf *w, const char *s)
-{
-	w_put(w, s, strlen(s));
-}
-
-/* One piece per character, so a cut never falls inside an escape or a
- * UTF-8 sequence. */
-static void w_escaped(struct wbuf *w, const unsigned char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		char esc[6];
-		size_t k;
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			w_put(w, esc, 2);
-			i++;
-		} else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
-			esc[0] = '\\';
-			esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
-			w_put(w, esc, 2);
-			i++;
-		} else if (c < 0x20 || c == 0x7f) {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			w_put(w, esc, 6);
-			i++;
-		} else if ((k = utf8_seq(s + i, n - i)) > 0) {
-			w_put(w, (const char *)s + i, k);
-			i += k;
-		} else {
-			w_put(w, LIT("\\ufffd"));
-			i++;
-		}
-	}
-}
-
-static size_t w_finish(struct wbuf *w)
-{
-	if (w->cap > 0)
-		w->out[w->written] = '\0';
-	return w->len;
-}
-
-int proto_escape_string(const char *in, char *out, size_t cap)
-{
-	struct wbuf w = {out, cap, 0, 0};
-
-	w_escaped(&w, (const unsigned char *)in, strlen(in));
-	size_t len = w_finish(&w);
-	return len > INT_MAX ? INT_MAX : (int)len;
-}
-
-static void w_quoted(struct wbuf *w, const char *s)
-{
-	w_put(w, LIT("\""));
-	w_escaped(w, (const unsigned char *)s, strlen(s));
-	w_put(w, LIT("\""));
-}
-
-static void w_names(struct wbuf *w, const char *const *names, size_t n, const char *exclude, size_t max)
-{
-	size_t count = 0;
-
-	w_put(w, LIT("["));
-	for (size_t i = 0; i < n && count < max; i++) {
-		if (!names[i] || (exclude && strcmp(names[i], exclude) == 0))
-			continue;
-		if (count++)
-			w_put(w, LIT(","));
-		w_quoted(w, names[i]);
-	}
-	w_put(w, LIT("]"));
-}
-
-size_t proto_format_username_set(char *out, size_t cap, const char *username, const char *const *names, size_t n,
-				 const char *exclude, size_t max)
-{
-	struct wbuf w = {out, cap, 0, 0};
-
-	w_str(&w, "{\"type\":\"USERNAME_SET\",\"username\":");
-	w_quoted(&w, username);
-	w_str(&w, ",\"availableUsers\":");
-	w_names(&w, names, n, exclude, max);
-	w_str(&w, "}");
-	return w_finish(&w);
-}
-
-size_t proto_format_user_list(char *out, size_t cap, const char *const *names, size_t n, const char *exclude,
-			      size_t max)
-{
-	struct wbuf w = {out, cap, 0, 0};
-
-	w_str(&w, "{\"type\":\"USER_LIST\",\"users\":");
-	w_names(&w, names, n, exclude, max);
-	w_str(&w, "}");
-	return w_finish(&w);
-}
-
-/* {"type":"<type>","message":"<message>"} */
-static size_t format_message(char *out, size_t cap, const char *type, const char *message)
-{
-	struct wbuf w = {out, cap, 0, 0};
-
-	w_str(&w, "{\"type\":\"");
-	w_str(&w, type);
-	w_str(&w, "\",\"message\":");
-	w_quoted(&w, message);
-	w_str(&w, "}");
-	return w_finish(&w);
-}
-
-size_t proto_format_username_error(char *out, size_t cap, const char *message)
-{
-	return format_message(out, cap, "USERNAME_ERROR", message);
-}
-
-size_t proto_format_error(char *out, size_t cap, const char *message)
-{
-	return format_message(out, cap, "ERROR", message);
-}
-
-size_t proto_format_error_ext(char *out, size_t cap, const char *message, const char *code, const char *user)
-{
-	struct wbuf w = {out, cap, 0, 0};
-
-	w_str(&w, "{\"type\":\"ERROR\",\"message\":");
-	w_quoted(&w, message);
-	w_str(&w, ",\"code\":");
-	w_quoted(&w, code);
-	if (user) {
-		w_str(&w, ",\"user\":");
-		w_quoted(&w, user);
-	}
-	w_str(&w, "}");
-	return w_finish(&w);
-}
-
-size_t proto_format_pong(char *out, size_t cap)
-{
-	struct wbuf w = {out, cap, 0, 0};
-
-	w_str(&w, "{\"type\":\"PONG\"}");
-	return w_finish(&w);
-}
-
 int proto_binary_parse(const uint8_t *p, size_t len, struct proto_binary *b, struct rt_err *err)
 {
 	memset(b, 0, sizeof *b);
@@ -1504,31 +795,3 @@ size_t proto_binary_header(uint8_t *out, const char *name, const uint8_t tid[PRO
 	return 2 + n + PROTO_BIN_TID + 8;
 }
 
-size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint64_t max_message, bool extended,
-				 uint64_t max_outbound)
-{
-	int n;
-	if (extended)
-		n = snprintf(out, cap,
-			     "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu,"
-			     "\"maxOutboundBytes\":%llu,\"transfer\":1,\"iceServers\":true}",
-			     binary_relay ? "true" : "false", (unsigned long long)max_message,
-			     (unsigned long long)max_outbound);
-	else
-		n = snprintf(out, cap, "{\"type\":\"CAPABILITIES\",\"binaryRelay\":%s,\"maxMessageBytes\":%llu}",
-			     binary_relay ? "true" : "false", (unsigned long long)max_message);
-	return n < 0 ? 0 : (size_t)n;
-}
-
-size_t proto_format_peer_info(char *out, size_t cap, const char *user, bool online, unsigned transfer,
-			      bool binary_relay)
-{
-	struct wbuf w = {out, cap, 0, 0};
-	w_str(&w, "{\"type\":\"PEER_INFO\",\"user\":");
-	w_quoted(&w, user);
-	char tail[96];
-	int n = snprintf(tail, sizeof tail, ",\"online\":%s,\"transfer\":%u,\"binaryRelay\":%s}",
-			 online ? "true" : "false", transfer, binary_relay ? "true" : "false");
-	w_put(&w, tail, n < 0 ? 0 : (size_t)n);
-	return w_finish(&w);
-}

@@ -5,8 +5,11 @@
  * the type, the names, the file fields, and where the "recipient" member
  * sits, so that a relayed message (a FILE_CHUNK is about 1 MB) can be
  * forwarded as the client's own bytes with a few cuts and additions
- * (proto_relay_slices()). The proto_format_*() functions write the
- * messages the server itself sends.
+ * (proto_relay_slices()); all this is proto.c, over the JSON lexer in
+ * proto_json.c (internal to the module). proto_format.c holds the
+ * JSON string escaper (proto_escape_*(), for every JSON text the daemon
+ * writes) and the proto_format_*() functions, which write the messages the
+ * server itself sends.
  * Pure (leaf): no I/O, no logging, no allocation; callable from any process.
  */
 #ifndef RT_PROTO_H
@@ -53,6 +56,25 @@ enum proto_type {
 	PROTO_PEER_INFO,
 	PROTO_GET_ICE_SERVERS,
 	PROTO_TYPE_COUNT,
+};
+
+/* Why a client got an ERROR or USERNAME_ERROR. proto_error_code() is the
+ * "code" of an ERROR to a new client (docs/protocol.md) and the reason
+ * label of rtftd_client_errors_total: renaming one changes the protocol.
+ * The ERR_ prefix is the one the callers have always used. */
+enum proto_error {
+	ERR_INVALID_FORMAT = 0, /* not JSON */
+	ERR_BAD_MESSAGE, /* JSON, but a field is wrong */
+	ERR_NOT_REGISTERED,
+	ERR_NOT_ONLINE,
+	ERR_SLOW_RECIPIENT,
+	ERR_BINARY,
+	ERR_USERNAME_INVALID, /* sent as USERNAME_ERROR, which has no code */
+	ERR_USERNAME_TAKEN, /* likewise */
+	ERR_NO_BINARY, /* binary relay to a client that did not ask for it */
+	ERR_NO_TRANSFER, /* TRANSFER to a client that did not announce it */
+	ERR_RATE_LIMITED, /* GET_ICE_SERVERS too often */
+	ERR_COUNT
 };
 
 /* TRANSFER: "id" is 1..PROTO_ID_MAX of [A-Za-z0-9_-], "action" 1..32 of [a-z_]. */
@@ -222,13 +244,19 @@ const char *proto_username(const char *buf, const struct proto_msg *m, char out[
 size_t proto_relay_slices(const char *buf, const struct proto_msg *m, const char *sender_json,
 			  struct proto_slice out[PROTO_RELAY_SLICES]);
 
+/* ---- proto_format.c ---- */
+
 /* Writes in (NUL-terminated) as JSON string content, without the quotes,
  * into out (cap bytes, NUL-terminated when cap > 0): '"', '\\' and control
  * characters escaped, valid UTF-8 kept, each byte of invalid UTF-8
  * replaced with \ufffd. Returns the length the whole text needs without
  * the NUL, like snprintf: a return >= cap means out holds only a prefix,
- * cut between characters, never inside an escape or a UTF-8 sequence. */
+ * cut between characters, never inside an escape or a UTF-8 sequence.
+ * out never holds a raw NUL before its end, so strlen(out) is the length
+ * of what was written. in may be NULL, written as "". */
 int proto_escape_string(const char *in, char *out, size_t cap);
+/* The same for the n bytes at in, which may hold NULs (written \u0000). */
+int proto_escape_bytes(const char *in, size_t n, char *out, size_t cap);
 
 /* The server's messages, written into out (cap bytes, NUL-terminated when
  * cap > 0). Each returns the length the whole message needs without the
@@ -243,9 +271,12 @@ size_t proto_format_username_error(char *out, size_t cap, const char *message);
 size_t proto_format_user_list(char *out, size_t cap, const char *const *names, size_t n, const char *exclude,
 			      size_t max);
 size_t proto_format_error(char *out, size_t cap, const char *message);
+/* The wire name of an error code ("not_online"), plain ASCII; "?" out of
+ * range. */
+const char *proto_error_code(enum proto_error e);
 /* For new clients: {"type":"ERROR","message":...,"code":"<code>"[,"user":"<user>"]};
- * code is one of the server's reason names (plain ASCII), user (may be
- * NULL) the other user the error is about, escaped. */
+ * code is proto_error_code() of the reason, user (may be NULL) the other
+ * user the error is about, escaped. */
 size_t proto_format_error_ext(char *out, size_t cap, const char *message, const char *code, const char *user);
 size_t proto_format_pong(char *out, size_t cap);
 /* {"type":"CAPABILITIES","binaryRelay":<b>,"maxMessageBytes":<max>

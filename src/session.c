@@ -107,25 +107,25 @@ static void send_text(struct user *u, const char *msg, size_t len)
 /* An ERROR; about: the other user it concerns, or NULL. Clients that
  * announced the transfer or ICE extensions get the reason as a code too
  * (docs/protocol.md), old clients the v1 form. */
-static void send_error_about(struct user *u, enum stats_error why, const char *message, const char *about)
+static void send_error_about(struct user *u, enum proto_error why, const char *message, const char *about)
 {
 	rt_stats.errors[why]++;
 	char out[1024];
 	size_t n = u->transfer_version || u->ice_ok
-			   ? proto_format_error_ext(out, sizeof out, message, stats_error_name(why), about)
+			   ? proto_format_error_ext(out, sizeof out, message, proto_error_code(why), about)
 			   : proto_format_error(out, sizeof out, message);
 	if (n < sizeof out)
 		send_text(u, out, n);
 }
 
-static void send_error(struct user *u, enum stats_error why, const char *message)
+static void send_error(struct user *u, enum proto_error why, const char *message)
 {
 	send_error_about(u, why, message, NULL);
 }
 
 /* One notice per recipient and reason every few seconds, so a flood of
  * chunks or candidates to someone absent gives one alert, not hundreds. */
-static bool notice_due(struct user *u, const char *name, enum stats_error why)
+static bool notice_due(struct user *u, const char *name, enum proto_error why)
 {
 	int64_t now = time_mono_ms();
 	uint64_t h = (rt_hash64_str(RT_HASH64_INIT, name) | 1) ^ ((uint64_t)why << 56); /* never 0, the empty entry */
@@ -148,7 +148,7 @@ static bool notice_due(struct user *u, const char *name, enum stats_error why)
 
 /* The sender hears why a message to name went nowhere: "<name><what>",
  * once per recipient and reason every NOTICE_EVERY_MS. */
-static void tell(struct user *u, const char *name, enum stats_error why, const char *what)
+static void tell(struct user *u, const char *name, enum proto_error why, const char *what)
 {
 	if (!notice_due(u, name, why))
 		return;
@@ -238,7 +238,7 @@ static bool ice_take(struct user *u, bool explicit)
 
 /* ---- the answers of the server itself ---- */
 
-static void send_username_error(struct user *u, enum stats_error why, const char *message)
+static void send_username_error(struct user *u, enum proto_error why, const char *message)
 {
 	rt_stats.errors[why]++;
 	char out[512];

@@ -26,15 +26,6 @@ struct stats_record rt_stats;
 
 static const int close_codes[] = STATS_CLOSE_CODES;
 _Static_assert(RT_ARRAY_LEN(close_codes) + 1 == STATS_NCLOSE, "STATS_NCLOSE");
-static const char *error_names[ERR_COUNT] = { "invalid_format", "bad_message", "not_registered", "not_online",
-					      "slow_recipient", "binary", "username_invalid", "username_taken",
-					      "no_binary_relay", "no_transfer", "rate_limited" };
-
-const char *stats_error_name(enum stats_error e)
-{
-	return (unsigned)e < ERR_COUNT ? error_names[e] : "?";
-}
-
 int stats_close_index(int code)
 {
 	for (size_t i = 0; i < RT_ARRAY_LEN(close_codes); i++)

@@ -11,6 +11,7 @@
 
 #include "rtftd.h"
 #include "db.h"
+#include "proto.h"
 
 enum stats_route {
 	ROUTE_ROOT = 0, /* GET / */
@@ -36,21 +37,6 @@ extern const double stats_lag_bounds[STATS_LAG_BUCKETS - 1];
 
 /* WebSocket messages by type, in and out (index: enum proto_type) */
 #define STATS_MSG_TYPES 15 /* the proto types, and [14] for binary chunks */
-/* why a client got an ERROR or USERNAME_ERROR */
-enum stats_error {
-	ERR_INVALID_FORMAT = 0, /* not JSON */
-	ERR_BAD_MESSAGE, /* JSON, but a field is wrong */
-	ERR_NOT_REGISTERED,
-	ERR_NOT_ONLINE,
-	ERR_SLOW_RECIPIENT,
-	ERR_BINARY,
-	ERR_USERNAME_INVALID,
-	ERR_USERNAME_TAKEN,
-	ERR_NO_BINARY, /* binary relay to a client that did not ask for it */
-	ERR_NO_TRANSFER, /* TRANSFER to a client that did not announce it */
-	ERR_RATE_LIMITED, /* GET_ICE_SERVERS too often */
-	ERR_COUNT
-};
 /* close codes counted one by one; anything else is "other" */
 #define STATS_CLOSE_CODES {1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1012}
 #define STATS_NCLOSE 11
@@ -84,7 +70,7 @@ struct stats_record {
 	uint64_t msgs_out[STATS_MSG_TYPES]; /* relayed messages delivered, by type */
 	uint64_t replies_out; /* the server's own messages sent */
 	uint64_t relayed_bytes;
-	uint64_t errors[ERR_COUNT];
+	uint64_t errors[ERR_COUNT]; /* ERROR and USERNAME_ERROR sent, by enum proto_error */
 	uint64_t closes[STATS_NCLOSE];
 	uint64_t bus_frames_out, bus_frames_in;
 	uint64_t transfers[2][3]; /* [webrtc, websocket][active (outcome unknown), completed, failed] at their end */
@@ -100,7 +86,6 @@ int stats_status_code(int idx);
 /* Index of the histogram bucket for v given n-1 upper bounds. */
 int stats_bucket(const double *bounds, int nbuckets, double v);
 
-const char *stats_error_name(enum stats_error e);
 int stats_close_index(int code);
 int stats_close_code(int idx); /* 0 for "other" */
 

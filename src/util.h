@@ -69,10 +69,6 @@ void rand_hex(char *buf, size_t len, size_t nbytes);
 int fd_set_nonblock(int fd) RT_MUSTCHECK;
 int fd_set_cloexec(int fd) RT_MUSTCHECK;
 
-/* Append JSON-escaped s (without quotes) to buf of size cap at *pos; keeps
- * buf NUL-terminated and truncates silently when full. */
-void json_escape_append(char *buf, size_t cap, size_t *pos, const char *s);
-
 /* Valid UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). Used on
  * every WebSocket text message (1007 when false). */
 bool utf8_valid(const uint8_t *p, size_t len);

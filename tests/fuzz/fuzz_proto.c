@@ -1,5 +1,5 @@
 /*
- * FUZZ_SOURCES: src/proto.c
+ * FUZZ_SOURCES: src/proto.c src/proto_json.c src/proto_format.c
  * fuzz_proto.c: libFuzzer target for proto.c, the signaling message
  * scanner. Input: one client message, given to proto_parse() at the end of
  * a heap buffer of its exact size, so AddressSanitizer sees any read past
@@ -12,8 +12,11 @@
  *     transferMode) and the same file fields;
  *   - the element count of file.data and the first element that is not an
  *     integer 0..255 agree with a plain reference count done here;
- *   - proto_escape_string() output, whole or cut short, is a JSON string
- *     that decodes back to the input (when that is valid UTF-8);
+ *   - proto_escape_string() output, whole or cut short, is JSON string
+ *     content made of whole escapes and characters that decodes back to
+ *     the input, each byte that is not UTF-8 as U+FFFD; a cut one stops
+ *     where the next piece did not fit (util.c's json_escape_append(),
+ *     which this replaced, was checked so in fuzz_ws.c);
  *   - the server's messages built from the input are JSON objects.
  */
 #include "proto.h"
@@ -258,12 +261,35 @@ static void check_parse(const uint8_t *data, size_t size)
 	free(buf);
 }
 
-/* The input up to its first NUL (at most 300 bytes), escaped, must read
- * back as itself; escaped into a small buffer, as a prefix of it. */
+/* Length of the piece of escaped text at e (n bytes): one escape, or one
+ * UTF-8 character that needs none; 0 for anything else. */
+static size_t esc_piece(const char *e, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)e;
+
+	if (u[0] == '\\') {
+		if (n >= 6 && u[1] == 'u')
+			return 6;
+		return n >= 2 && u[1] && strchr("\"\\nrtbf", u[1]) ? 2 : 0;
+	}
+	if (u[0] < 0x20 || u[0] == 0x7f || u[0] == '"')
+		return 0;
+	for (size_t k = 1; k <= 4 && k <= n; k++)
+		if (valid_utf8(u, k))
+			return k;
+	return 0;
+}
+
+/* The input up to its first NUL (at most 300 bytes), escaped, is a run of
+ * pieces that reads back as the input with each byte that is not UTF-8
+ * replaced by U+FFFD; escaped into a buffer of exactly its size it fits;
+ * into a small one, it is cut between pieces where the next did not fit;
+ * into none, nothing is written. */
 static void check_escape(const uint8_t *data, size_t size)
 {
-	char in[301], esc[301 * 6 + 1], small[64], msg[2048];
-	size_t n = 0;
+	char in[301], esc[301 * 6 + 1], exact[301 * 6 + 1], small[64], msg[2048];
+	unsigned char want[301 * 3];
+	size_t n = 0, wl = 0;
 	struct proto_msg m;
 	struct rt_err err;
 
@@ -271,26 +297,49 @@ static void check_escape(const uint8_t *data, size_t size)
 		n++;
 	memcpy(in, data, n);
 	in[n] = '\0';
+	for (size_t i = 0; i < n;) {
+		size_t k = 1;
+		while (k <= 4 && (i + k > n || !valid_utf8((const unsigned char *)in + i, k)))
+			k++;
+		if (k <= 4) {
+			memcpy(want + wl, in + i, k);
+			wl += k;
+			i += k;
+		} else {
+			memcpy(want + wl, "\xef\xbf\xbd", 3);
+			wl += 3;
+			i++;
+		}
+	}
 	int len = proto_escape_string(in, esc, sizeof esc);
 	CHECK(len >= 0 && (size_t)len == strlen(esc));
+	for (size_t at = 0, k; at < (size_t)len; at += k)
+		CHECK((k = esc_piece(esc + at, (size_t)len - at)) > 0);
 	snprintf(msg, sizeof msg, "{\"type\":\"SET_USERNAME\",\"username\":\"%s\"}", esc);
 	CHECK(parse_text(msg, &m, &err) == RT_OK);
-	if (valid_utf8((const unsigned char *)in, n)) {
-		/* Cut at a character boundary past PROTO_NAME_MAX bytes. */
-		size_t kept = strlen(m.username), most = n < PROTO_NAME_MAX ? n : PROTO_NAME_MAX;
-		CHECK(m.username_len == n && kept <= most && kept + 3 >= most);
-		CHECK(memcmp(m.username, in, kept) == 0);
-	}
+	/* Cut at a character boundary past PROTO_NAME_MAX bytes. */
+	size_t kept = strlen(m.username), most = wl < PROTO_NAME_MAX ? wl : PROTO_NAME_MAX;
+	CHECK(m.username_len == wl && kept <= most && kept + 3 >= most);
+	CHECK(memcmp(m.username, want, kept) == 0);
+
+	CHECK(proto_escape_string(in, exact, (size_t)len + 1) == len && strcmp(exact, esc) == 0);
 
 	size_t cap = size ? 1 + data[size - 1] % sizeof small : 0;
 	int cut = proto_escape_string(in, small, cap);
 	CHECK(cut == len);
 	if (cap) {
-		size_t k = strlen(small);
+		size_t k = strlen(small), at = 0;
 		CHECK(k < cap && memcmp(small, esc, k) == 0);
+		while (at < k)
+			at += esc_piece(esc + at, (size_t)len - at);
+		CHECK(at == k);
+		if (k < (size_t)len)
+			CHECK(k + esc_piece(esc + k, (size_t)len - k) >= cap);
 		snprintf(msg, sizeof msg, "{\"type\":\"SET_USERNAME\",\"username\":\"%s\"}", small);
 		CHECK(parse_text(msg, &m, &err) == RT_OK);
 	}
+	char none = 'N';
+	CHECK(proto_escape_string(in, &none, 0) == len && none == 'N');
 
 	/* The server's messages, with the input as the text and names. */
 	const char *names[4] = {in, "bob", in, NULL};

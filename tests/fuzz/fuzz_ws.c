@@ -1,5 +1,5 @@
 /*
- * FUZZ_SOURCES: src/wsframe.c src/proto.c src/util.c
+ * FUZZ_SOURCES: src/wsframe.c src/proto.c src/proto_json.c src/proto_format.c src/util.c
  * fuzz_ws.c: libFuzzer target for the client side of a worker's WebSocket
  * connection: the bytes a client sends after the upgrade, through
  * wsframe.c's decoder driven as ws.c drives it, into the text path ws.c
@@ -43,12 +43,6 @@
  *     slices, each inside the object, the sender or one of the literals,
  *     adding up to the expected length, valid UTF-8 and read back as a
  *     JSON object of the same type with a sender and no recipient;
- *   - json_escape_append() (util.c) on the raw input, at a fitting size
- *     and cut short: never writes past cap, keeps what was before *pos,
- *     gives JSON string content that is valid UTF-8 with only the escapes
- *     it may use, decodes to the input with each byte that is not UTF-8
- *     replaced by U+FFFD, and a cut output is a prefix of the whole one,
- *     cut between pieces, with the next piece not fitting.
  * utf8_valid() is also compared with the reference on the raw input.
  */
 #include "proto.h"
@@ -971,161 +965,8 @@ static void check_helpers(const uint8_t *data, size_t size)
 	free(b);
 }
 
-/* ---- json_escape_append() ---- */
-
-/* Length of the piece of escaped text at e (n bytes), checking its form. */
-static size_t esc_piece(const char *e, size_t n)
-{
-	const uint8_t *u = (const uint8_t *)e;
-	if (u[0] == '\\') {
-		CHECK(n >= 2);
-		if (u[1] == 'u') {
-			CHECK(n >= 6 && memcmp(e, "\\u", 2) == 0);
-			return 6;
-		}
-		CHECK(u[1] == '"' || u[1] == '\\' || u[1] == 'n' || u[1] == 'r' || u[1] == 't');
-		return 2;
-	}
-	CHECK(u[0] >= 0x20 && u[0] != 0x7f && u[0] != '"');
-	size_t k = ref_char(u, n);
-	CHECK(k > 0);
-	return k;
-}
-
-static int hexval(char h)
-{
-	if (h >= '0' && h <= '9')
-		return h - '0';
-	if (h >= 'a' && h <= 'f')
-		return h - 'a' + 10;
-	CHECK(!"not a lower-case hex digit");
-	return 0;
-}
-
-/* Decodes escaped text e[0, n) into out (big enough); returns its length. */
-static size_t esc_decode(const char *e, size_t n, uint8_t *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n;) {
-		size_t k = esc_piece(e + i, n - i);
-		if (e[i] != '\\') {
-			memcpy(out + o, e + i, k);
-			o += k;
-		} else if (e[i + 1] == 'u') {
-			if (memcmp(e + i, "\\ufffd", 6) == 0) {
-				memcpy(out + o, "\xef\xbf\xbd", 3);
-				o += 3;
-			} else {
-				CHECK(e[i + 2] == '0' && e[i + 3] == '0');
-				int v = hexval(e[i + 4]) << 4 | hexval(e[i + 5]);
-				CHECK(v < 0x20 || v == 0x7f);
-				CHECK(v != '\n' && v != '\r' && v != '\t' && v != 0);
-				out[o++] = (uint8_t)v;
-			}
-		} else {
-			char ch = e[i + 1];
-			out[o++] = (uint8_t)(ch == 'n' ? '\n' : ch == 'r' ? '\r' : ch == 't' ? '\t' : ch);
-		}
-		i += k;
-	}
-	return o;
-}
-
-static void check_escape(const uint8_t *data, size_t size)
-{
-	size_t n = 0;
-	while (n < size && n < 2048 && data[n])
-		n++;
-	char *in = malloc(n + 1);
-	CHECK(in != NULL);
-	memcpy(in, data, n);
-	in[n] = '\0';
-
-	/* What it must decode to: the input, bytes that are not UTF-8 as
-	 * U+FFFD. */
-	uint8_t *want = malloc(3 * n + 1);
-	size_t wl = 0;
-	CHECK(want != NULL);
-	for (size_t i = 0; i < n;) {
-		size_t k = ref_char((const uint8_t *)in + i, n - i);
-		if (k) {
-			memcpy(want + wl, in + i, k);
-			wl += k;
-			i += k;
-		} else {
-			memcpy(want + wl, "\xef\xbf\xbd", 3);
-			wl += 3;
-			i++;
-		}
-	}
-
-	/* Something already in the buffer before *pos. */
-	size_t pre = size ? data[size - 1] % 4 : 0;
-
-	/* Room for everything: whole, exactly as big as needed plus one. */
-	size_t bigcap = pre + 6 * n + 1;
-	char *big = malloc(bigcap);
-	CHECK(big != NULL);
-	memset(big, 'P', pre);
-	size_t pos = pre;
-	json_escape_append(big, bigcap, &pos, in);
-	CHECK(pos >= pre && pos < bigcap && big[pos] == '\0');
-	for (size_t i = 0; i < pre; i++)
-		CHECK(big[i] == 'P');
-	size_t elen = pos - pre;
-	const char *esc = big + pre;
-	CHECK(ref_utf8((const uint8_t *)esc, elen));
-	CHECK(memchr(esc, '\0', elen) == NULL);
-	uint8_t *dec = malloc(3 * n + 1);
-	CHECK(dec != NULL);
-	size_t dl = esc_decode(esc, elen, dec);
-	CHECK(dl == wl && memcmp(dec, want, wl) == 0);
-
-	/* The exact size: it must still fit. */
-	char *exact = malloc(pre + elen + 1);
-	CHECK(exact != NULL);
-	memset(exact, 'P', pre);
-	pos = pre;
-	json_escape_append(exact, pre + elen + 1, &pos, in);
-	CHECK(pos == pre + elen && memcmp(exact + pre, esc, elen) == 0 && exact[pos] == '\0');
-
-	/* Cut short: a prefix, between pieces, and the next one not fitting. */
-	size_t cap = pre + 1 + (size > 1 ? (data[size - 2] * 3u) % (elen + 2) : 0);
-	char *small = malloc(cap);
-	CHECK(small != NULL);
-	memset(small, 'P', pre);
-	pos = pre;
-	json_escape_append(small, cap, &pos, in);
-	CHECK(pos >= pre && pos < cap && small[pos] == '\0');
-	for (size_t i = 0; i < pre; i++)
-		CHECK(small[i] == 'P');
-	size_t sl = pos - pre;
-	CHECK(sl <= elen && memcmp(small + pre, esc, sl) == 0);
-	size_t b = 0;
-	while (b < sl)
-		b += esc_piece(esc + b, elen - b);
-	CHECK(b == sl); /* never inside a piece */
-	if (sl < elen)
-		CHECK(pos + esc_piece(esc + sl, elen - sl) >= cap);
-
-	/* Nothing to write into: untouched. */
-	char none = 'N';
-	pos = 0;
-	json_escape_append(&none, 0, &pos, in);
-	CHECK(none == 'N' && pos == 0);
-
-	free(small);
-	free(exact);
-	free(dec);
-	free(big);
-	free(want);
-	free(in);
-}
-
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	check_escape(data, size);
 	check_helpers(data, size);
 	CHECK(utf8_valid(data, size) == ref_utf8(data, size));
 	if (size < 2)

@@ -926,6 +926,36 @@ static void test_escape(void)
 	ok(n == 3, "escape into nothing gives the length");
 	n = proto_escape_string("", out, 1);
 	ok(n == 0 && out[0] == '\0', "escape of the empty string");
+	/* The cases of util.c's json_escape_append(), which this replaced. */
+	n = proto_escape_string("a\"b\\c\n\x01", out, sizeof out);
+	ok(n == 15 && strcmp(out, "a\\\"b\\\\c\\n\\u0001") == 0, "escape: quotes, backslash, \\n, \\u0001");
+	proto_escape_string("caf\xc3\xa9 \xff\xfe \xe2\x82\xac \xed\xa0\x80", out, sizeof out);
+	is_str(out, "caf\xc3\xa9 \\ufffd\\ufffd \xe2\x82\xac \\ufffd\\ufffd\\ufffd",
+	       "escape replaces invalid bytes and each byte of a surrogate");
+	proto_escape_string("ab\xc3", out, sizeof out);
+	is_str(out, "ab\\ufffd", "escape replaces a sequence cut off by the end of the string");
+	proto_escape_string("\xe2\x82", out, sizeof out);
+	is_str(out, "\\ufffd\\ufffd", "  and each byte of a longer one");
+	n = proto_escape_string(NULL, out, sizeof out);
+	ok(n == 0 && out[0] == '\0', "escape of NULL writes the empty string");
+	n = proto_escape_bytes("a\0b\"", 4, out, sizeof out);
+	ok(n == 10 && strcmp(out, "a\\u0000b\\\"") == 0, "escape of bytes writes a NUL as \\u0000 (%d, \"%s\")", n, out);
+}
+
+/* The codes are wire values (docs/protocol.md) and metric labels. */
+static void test_error_codes(void)
+{
+	static const char *const want[ERR_COUNT] = {
+		[ERR_INVALID_FORMAT] = "invalid_format", [ERR_BAD_MESSAGE] = "bad_message",
+		[ERR_NOT_REGISTERED] = "not_registered", [ERR_NOT_ONLINE] = "not_online",
+		[ERR_SLOW_RECIPIENT] = "slow_recipient", [ERR_BINARY] = "binary",
+		[ERR_USERNAME_INVALID] = "username_invalid", [ERR_USERNAME_TAKEN] = "username_taken",
+		[ERR_NO_BINARY] = "no_binary_relay", [ERR_NO_TRANSFER] = "no_transfer",
+		[ERR_RATE_LIMITED] = "rate_limited",
+	};
+	for (int e = 0; e < ERR_COUNT; e++)
+		ok(strcmp(proto_error_code((enum proto_error)e), want[e]) == 0, "error code %d is %s", e, want[e]);
+	is_str(proto_error_code(ERR_COUNT), "?", "error code out of range");
 }
 
 static void check_built(const char *what, size_t n, const char *out, const char *want)
@@ -1108,6 +1138,7 @@ int main(void)
 	test_relay();
 	test_data_positions();
 	test_escape();
+	test_error_codes();
 	test_format();
 	test_big_chunk();
 	return done_testing();

@@ -63,5 +63,15 @@ int main(void)
 	r.magic = 0;
 	ok(metrics_agg_add(&agg, &r, sizeof r) == RT_ERR, "bad magic refused");
 	is_int(agg.rejected, rejected + 3, "rejections counted");
+
+	/* Client errors are counted per protocol error code. */
+	static struct stats_record dst, src;
+	dst.errors[ERR_NOT_ONLINE] = 2;
+	src.errors[ERR_NOT_ONLINE] = 3;
+	src.errors[ERR_RATE_LIMITED] = 1;
+	stats_fold(&dst, &src);
+	is_int(dst.errors[ERR_NOT_ONLINE], 5, "fold adds errors of the same code");
+	is_int(dst.errors[ERR_RATE_LIMITED], 1, "  and keeps codes apart");
+	is_int(dst.errors[ERR_BAD_MESSAGE], 0, "  and adds nothing to the others");
 	return done_testing();
 }

@@ -33,23 +33,6 @@ int main(void)
 	ok(rt_hash64_str(rt_hash64_str(RT_HASH64_INIT, "foo"), "bar") == 0x85944171f73967e8ULL,
 	   "rt_hash64 in pieces equals rt_hash64 of the whole");
 
-	size_t pos = 0;
-	char out[64];
-	json_escape_append(out, sizeof out, &pos, "a\"b\\c\n\x01");
-	is_str(out, "a\\\"b\\\\c\\n\\u0001", "json_escape_append escapes quotes, backslash, controls");
-	char small[8];
-	pos = 0;
-	json_escape_append(small, sizeof small, &pos, "abcdefghijkl");
-	ok(strlen(small) < sizeof small, "json_escape_append truncates within the buffer");
-
-	pos = 0;
-	json_escape_append(out, sizeof out, &pos, "caf\xc3\xa9 \xff\xfe \xe2\x82\xac \xed\xa0\x80");
-	is_str(out, "caf\xc3\xa9 \\ufffd\\ufffd \xe2\x82\xac \\ufffd\\ufffd\\ufffd",
-	       "json_escape_append keeps valid UTF-8 and replaces invalid bytes and surrogates");
-	pos = 0;
-	json_escape_append(out, sizeof out, &pos, "\xc3");
-	is_str(out, "\\ufffd", "a truncated sequence at the end is replaced");
-
 	const struct {
 		const char *s;
 		size_t n;
