@@ -1,5 +1,5 @@
 // app.js: rtftd's web page. Wires the connection (js/conn.js), the WebRTC
-// links (js/peers.js) and the transfers (js/transfers.js) to the page.
+// links (js/peers.js) and the transfers (js/engine.js) to the page.
 // Every name and file name goes into the page as text (textContent).
 //
 // URL parameters: ?ws=URL|host:port|port (the WebSocket, when the page is
@@ -11,7 +11,7 @@
 
 import { Connection } from './js/conn.js';
 import { PeerManager } from './js/peers.js';
-import { Engine, isFinal } from './js/transfers.js';
+import { Engine, isFinal } from './js/engine.js';
 import { FileSink } from './js/sinks.js';
 import {
 	checkName, plausibleName, pageParams, socketUrl, httpBaseOf,
