@@ -1,5 +1,6 @@
 // app.js: rtftd's web page. Wires the connection (js/conn.js), the WebRTC
-// links (js/peers.js) and the transfers (js/transfers.js) to the page.
+// links (js/peers.js) and the transfers (js/engine.js, listed by
+// js/view-transfers.js) to the page.
 // Every name and file name goes into the page as text (textContent).
 //
 // URL parameters: ?ws=URL|host:port|port (the WebSocket, when the page is
@@ -11,18 +12,14 @@
 
 import { Connection } from './js/conn.js';
 import { PeerManager } from './js/peers.js';
-import { Engine, isFinal } from './js/transfers.js';
-import { FileSink } from './js/sinks.js';
-import {
-	checkName, plausibleName, pageParams, socketUrl, httpBaseOf,
-	formatBytes, formatDuration,
-} from './js/util.js';
+import { Engine, isFinal } from './js/engine.js';
+import { TransferList, button } from './js/view-transfers.js';
+import { checkName, plausibleName, pageParams, socketUrl, httpBaseOf } from './js/util.js';
 
 const NAME_KEY = 'rtft.name';
 const DEFAULT_P2P_TIMEOUT_MS = 10000;
 const NOTICE_MAX = 6;
 const NOTICE_MS = 20000;
-const LARGE_FILE = 256 * 1024 * 1024;
 
 const params = pageParams();
 const wsUrl = socketUrl(params.ws);
@@ -380,224 +377,7 @@ document.addEventListener('drop', (ev) => {
 
 // ---- transfers ----
 
-const items = new Map(); // transfer key -> {li, parts}
-
-function button(text, testid, cls, onClick) {
-	const b = document.createElement('button');
-	b.type = 'button';
-	b.textContent = text;
-	b.dataset.testid = testid;
-	if (cls)
-		b.className = cls;
-	b.addEventListener('click', onClick);
-	return b;
-}
-
-function span(cls, testid) {
-	const s = document.createElement('span');
-	s.className = cls;
-	if (testid)
-		s.dataset.testid = testid;
-	return s;
-}
-
-function makeItem(t) {
-	const li = document.createElement('li');
-	li.className = 'transfer';
-	li.dataset.testid = 'transfer';
-	li.dataset.transferId = t.id;
-	li.dataset.direction = t.direction;
-	li.dataset.peer = t.peer;
-	const head = document.createElement('div');
-	head.className = 't-head';
-	const dir = span('t-dir', 'transfer-direction');
-	dir.textContent = t.direction === 'send' ? 'to ' + t.peer : 'from ' + t.peer;
-	const name = span('t-name', 'transfer-name');
-	name.textContent = t.name;
-	const size = span('t-size', 'transfer-size');
-	size.textContent = formatBytes(t.size);
-	const path = span('badge', 'transfer-path');
-	path.hidden = true;
-	head.append(name, size, dir, path);
-	const progress = document.createElement('progress');
-	progress.dataset.testid = 'progress';
-	progress.max = 1;
-	progress.value = 0;
-	progress.setAttribute('aria-label', 'Progress of ' + t.name);
-	const info = document.createElement('div');
-	info.className = 't-info';
-	const status = span('t-status', 'status');
-	const stats = span('t-stats', 'stats');
-	info.append(status, stats);
-	const actions = document.createElement('div');
-	actions.className = 't-actions';
-	li.append(head, progress, info, actions);
-	const it = { li, path, progress, status, stats, actions, shownActions: '' };
-	items.set(t.key, it);
-	el.transfers.prepend(li);
-	el.noTransfers.hidden = true;
-	return it;
-}
-
-function statusText(t) {
-	const send = t.direction === 'send';
-	switch (t.status) {
-	case 'preparing':
-		return 'asking what ' + t.peer + "'s client understands";
-	case 'hashing':
-		return 'computing the checksum';
-	case 'waiting':
-		return 'waiting for ' + t.peer + ' to accept';
-	case 'queued':
-		return 'queued (one file at a time to ' + t.peer + ')';
-	case 'offered':
-		if (t.size >= LARGE_FILE && FileSink.supported())
-			return t.peer + ' wants to send you this file (a large one: Save to disk keeps it out of memory)';
-		return t.peer + ' wants to send you this file';
-	case 'connecting':
-		return 'connecting';
-	case 'transferring':
-		return send ? 'sending' : 'receiving';
-	case 'done':
-		if (send)
-			return 'done: delivered and verified';
-		if (t.savedAs)
-			return 'done: verified, saved as ' + t.savedAs;
-		return t.sha256ok ? 'done: verified' : 'done (not verified: sent by an older client)';
-	case 'sent':
-		return 'sent (an older client does not confirm receipt)';
-	case 'declined':
-		return send ? 'declined by ' + t.peer : 'declined';
-	case 'failed':
-		return 'failed: ' + (t.reason || 'unknown error');
-	case 'cancelled':
-		return 'cancelled' + (t.reason ? ' (' + t.reason + ')' : '');
-	}
-	return t.status;
-}
-
-function statsText(t) {
-	if (t.status === 'hashing') {
-		const pct = t.size ? Math.floor(100 * t.hashed / t.size) : 100;
-		return pct + '%';
-	}
-	if (isFinal(t)) {
-		if (t.status === 'done' || t.status === 'sent') {
-			const secs = ((t.finished || Date.now()) - (t.dataStart || t.created)) / 1000;
-			return formatBytes(t.size) + (secs > 0.05 ? ' in ' + formatDuration(secs * 1000) : '');
-		}
-		return '';
-	}
-	if (t.status !== 'transferring' && t.status !== 'connecting')
-		return '';
-	const pct = t.size ? Math.floor(100 * t.bytes / t.size) : 100;
-	let s = pct + '%';
-	if (t.speed > 0) {
-		s += ' \u00b7 ' + formatBytes(t.speed) + '/s';
-		const left = (t.size - t.bytes) / t.speed;
-		if (Number.isFinite(left))
-			s += ' \u00b7 ' + formatDuration(left * 1000) + ' left';
-	}
-	return s;
-}
-
-function actionsFor(t) {
-	if (t.status === 'offered')
-		return 'offer';
-	if (!isFinal(t))
-		return 'live';
-	if (t.status === 'done' && t.url)
-		return 'download';
-	return 'final';
-}
-
-function renderItem(t) {
-	const it = items.get(t.key) || makeItem(t);
-	it.li.dataset.status = t.status;
-	it.status.textContent = statusText(t);
-	it.stats.textContent = statsText(t);
-	if (t.status === 'hashing') {
-		it.progress.max = t.size || 1;
-		it.progress.value = t.hashed || 0;
-	} else {
-		it.progress.max = t.size || 1;
-		it.progress.value = t.size ? Math.min(t.bytes, t.size) : (t.status === 'done' || t.status === 'sent' ? 1 : 0);
-	}
-	if (t.path) {
-		it.path.hidden = false;
-		it.path.dataset.path = t.path;
-		it.path.textContent = t.path === 'p2p' ? 'direct' : 'via server';
-		it.path.title = t.pathNote || '';
-	} else {
-		it.path.hidden = true;
-	}
-	const want = actionsFor(t);
-	if (want !== it.shownActions) {
-		it.shownActions = want;
-		const a = it.actions;
-		const hadFocus = a.contains(document.activeElement);
-		a.replaceChildren();
-		if (want === 'offer') {
-			a.append(button('Accept', 'accept-button', '', () => engine.accept(t.key, false)));
-			if (FileSink.supported())
-				a.append(button('Save to disk...', 'accept-disk-button', 'secondary', () => engine.accept(t.key, true)));
-			a.append(button('Decline', 'decline-button', 'danger', () => engine.decline(t.key)));
-		} else if (want === 'live') {
-			a.append(button('Cancel', 'cancel-button', 'danger', () => engine.cancel(t.key)));
-		} else if (want === 'download') {
-			const link = document.createElement('a');
-			link.className = 'button';
-			link.dataset.testid = 'download-link';
-			link.href = t.url;
-			link.download = t.name;
-			link.textContent = 'Save ' + t.name;
-			a.append(link);
-		}
-		if (isFinal(t))
-			a.append(button('Remove', 'remove-button', 'secondary small', () => removeItem(t.key)));
-		if (hadFocus && a.firstChild)
-			a.firstChild.focus();
-	}
-}
-
-function removeItem(key) {
-	const it = items.get(key);
-	engine.remove(key);
-	if (it) {
-		const next = it.li.nextElementSibling || it.li.previousElementSibling;
-		it.li.remove();
-		items.delete(key);
-		const b = next && next.querySelector('button, a');
-		if (b)
-			b.focus();
-	}
-	el.noTransfers.hidden = items.size > 0;
-}
-
-el.clear.addEventListener('click', () => {
-	for (const key of [...items.keys()]) {
-		const t = engine.transfers.get(key);
-		if (t && isFinal(t))
-			removeItem(key);
-	}
-});
-
-const lastStatus = new Map();
-engine.addEventListener('added', (ev) => {
-	renderItem(ev.detail);
-	lastStatus.set(ev.detail.key, ev.detail.status);
-	if (ev.detail.status === 'offered')
-		announce(ev.detail.peer + ' wants to send you ' + ev.detail.name + ', ' + formatBytes(ev.detail.size));
-});
-engine.addEventListener('update', (ev) => {
-	const t = ev.detail;
-	renderItem(t);
-	if (lastStatus.get(t.key) !== t.status) {
-		lastStatus.set(t.key, t.status);
-		if (isFinal(t))
-			announce(t.name + ': ' + statusText(t));
-	}
-});
+new TransferList(engine, { list: el.transfers, empty: el.noTransfers, clear: el.clear }, announce);
 engine.addEventListener('notice', (ev) => notice(ev.detail));
 
 // ---- messages and the screen reader announcer ----

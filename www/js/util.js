@@ -5,19 +5,47 @@ export const KiB = 1024;
 export const MiB = 1024 * 1024;
 
 const NAME_CHARS = /^[A-Za-z0-9_.-]*$/;
+const NAME_RAW_MAX = 128;               // PROTO_NAME_MAX: past it rtftd trims the JSON text
+const C_SPACE = /^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g; // isspace() in the C locale
+const JSON_SPACE = /^[ \t\n\r]+|[ \t\n\r]+$/g;      // ' ' and the escapes \t \n \r
+const utf8 = new TextEncoder();
 
-// Checks a name the way rtftd does (docs/protocol.md, SET_USERNAME):
-// trimmed, then 3 to 32 characters of letters, digits, _, - and .
-// Returns {name, error}; error is null when the name is acceptable and
-// otherwise the text the server would send in USERNAME_ERROR.
+// The texts of rtftd's USERNAME_ERROR for a name it refuses.
+export const NAME_ERRORS = Object.freeze({
+	short: 'Username must be at least 3 characters',
+	long: 'Username must be at most 32 characters',
+	chars: 'Username may contain only letters, digits, _, - and .',
+});
+
+// Checks a name the way rtftd does (docs/protocol.md, SET_USERNAME;
+// tests/data/usernames.tsv holds the cases both are tested against):
+// white space around it trimmed, then 3 to 32 bytes of letters, digits,
+// _, - and . (the length is checked first, in UTF-8 bytes).
+// Returns {name, error}: the trimmed name, and error null when the name
+// is acceptable and otherwise the text the server would send in
+// USERNAME_ERROR.
 export function checkName(raw) {
-	const name = String(raw ?? '').trim();
+	const s = String(raw ?? '');
+	let name;
+	if (utf8.encode(s).length > NAME_RAW_MAX) {
+		// The server keeps only 128 bytes of the value and trims the JSON
+		// text a client sent (JSON.stringify's, here) instead.
+		name = s.replace(JSON_SPACE, '');
+		const json = JSON.stringify(name).slice(1, -1);
+		if (utf8.encode(json).length > 32 || json.includes('\\'))
+			return { name, error: NAME_ERRORS.long };
+	} else {
+		name = s.replace(C_SPACE, '');
+		if (s.includes('\0'))
+			return { name, error: NAME_ERRORS.chars };
+	}
+	const bytes = utf8.encode(name).length;
+	if (bytes < 3)
+		return { name, error: NAME_ERRORS.short };
+	if (bytes > 32)
+		return { name, error: NAME_ERRORS.long };
 	if (!NAME_CHARS.test(name))
-		return { name, error: 'Username may contain only letters, digits, _, - and .' };
-	if (name.length < 3)
-		return { name, error: 'Username must be at least 3 characters' };
-	if (name.length > 32)
-		return { name, error: 'Username must be at most 32 characters' };
+		return { name, error: NAME_ERRORS.chars };
 	return { name, error: null };
 }
 
