@@ -6,7 +6,7 @@
 // connection, writes gathered until the queue is empty, one map of names
 // under a RWMutex, relayed messages forwarded as the sender's bytes.
 //
-// Usage: rtft-relay-go [-validate] [-parse scan|json] [-max-message N] PORT
+// Usage: rtft-relay-go [-validate] [-parse scan|json] [-max-message N] [-cpuprofile F] PORT
 // (or PORT in the environment). Listens on 127.0.0.1:PORT, prints
 // "listening PORT" once it does, stops on SIGTERM or SIGINT.
 package main
@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/gorilla/websocket"
@@ -27,6 +28,7 @@ func main() {
 	validate := flag.Bool("validate", false, "check every byte of a relayed message against the JSON grammar")
 	parse := flag.String("parse", "scan", "how to read relayed messages: scan (the light scanner) or json (encoding/json)")
 	maxMessage := flag.Int("max-message", 2<<20, "largest message accepted, bytes (rtftd's default)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile (go tool pprof) here until SIGTERM")
 	flag.Parse()
 	port := flag.Arg(0)
 	if port == "" {
@@ -62,10 +64,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "rtft-relay-go:", err)
 		os.Exit(1)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rtft-relay-go:", err)
+			os.Exit(1)
+		}
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-sig
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}()
 	fmt.Printf("listening %d\n", ln.Addr().(*net.TCPAddr).Port)

@@ -119,10 +119,16 @@ func (c *client) writer() {
 	defer c.kill()
 	for {
 		var m outMsg
+		// a select of one case and a default is much cheaper than one of
+		// two: try that first
 		select {
 		case m = <-c.out:
-		case <-c.dead:
-			return
+		default:
+			select {
+			case m = <-c.out:
+			case <-c.dead:
+				return
+			}
 		}
 		for {
 			err := c.ws.WriteMessage(m.kind, m.data)
@@ -145,6 +151,11 @@ func (c *client) writer() {
 
 // send queues m for c; false when c is gone.
 func (c *client) send(m outMsg) bool {
+	select {
+	case c.out <- m:
+		return true
+	default:
+	}
 	select {
 	case c.out <- m:
 		return true
