@@ -25,8 +25,10 @@ build="build-essential autoconf automake libtool pkg-config
 	libsystemd-dev libsqlite3-dev libpq-dev libssl-dev"
 test="python3 python3-pytest python3-websockets postgresql prometheus
 	mandoc clang libclang-rt-14-dev systemd curl xz-utils
-	wrk nginx
+	wrk nginx golang-go golang-github-gorilla-websocket-dev
 	chromium fonts-dejavu-core coturn iproute2"
+# golang-go and gorilla/websocket build bench/reference-go, the Go relay
+# bench/run compares rtftd with.
 # nginx: bench/run starts its own on a loopback port, as a yardstick for
 # rtftd's HTTP (GET /healthz). Debian 12's nginx-light is nginx plus the
 # echo module, so plain nginx is the smaller install.
