@@ -3,7 +3,7 @@
  * fuzz_ws.c: libFuzzer target for the client side of a worker's WebSocket
  * connection: the bytes a client sends after the upgrade, through
  * wsframe.c's decoder driven as ws.c drives it, into the text path ws.c
- * and room.c take (proto_parse(), proto_relay_slices()).
+ * and session.c take (proto_parse(), proto_relay_slices()).
  * Input: 2 control bytes, then the client's byte stream.
  *   c[0] bits 0-3: the reader's max_message = 1 KiB << (bits % 12),
  *        1 KiB..2 MiB; bit 4 set: 0 (no limit).
@@ -220,7 +220,7 @@ static uint32_t next_rand(uint32_t *s)
 }
 
 
-/* ---- what room.c knows of the connection ---- */
+/* ---- what session.c knows of the connection ---- */
 
 struct conn {
 	char *sender; /* heap, so slices into it are told apart */
@@ -297,7 +297,7 @@ static void check_relay(struct conn *c, const char *msg, size_t len, const struc
 	free(out);
 }
 
-/* What room.c's on_text does with a message, as far as proto.c goes. */
+/* What session.c's on_text does with a message, as far as proto.c goes. */
 static void on_text(struct conn *c, const char *msg, size_t len)
 {
 	struct proto_msg m;

@@ -117,7 +117,7 @@ def test_slow_reader_bounded_memory_and_sender_told(daemon, same_worker):
 def test_client_that_sends_but_never_reads_costs_bounded_memory(daemon):
     """A client that floods requests (GET_USERS) and never reads its
     replies: once its replies pass max_outbound_bytes the server closes it
-    (1008, room.c send_text). What it keeps sending after that must not be
+    (1008, session.c send_text). What it keeps sending after that must not be
     buffered without bound: the daemon's RSS must stay under 200 MiB
     while it pushes 400 MiB, and other clients must be served."""
     d = daemon(config={"workers": WORKERS, "max_outbound_bytes": 65536})
@@ -197,7 +197,7 @@ def test_stuck_reader_is_dropped_and_its_name_released(daemon):
 
 
 def test_not_keeping_up_is_told_even_right_after_not_online(daemon):
-    """room.c keeps one notice "per recipient and reason every few seconds".
+    """session.c keeps one notice "per recipient and reason every few seconds".
     A sender told "slow is not online" who, within 5 s, sends to slow (now
     online, but not reading) must still hear that slow is not keeping up:
     otherwise the chunks are dropped with no word to the sender."""
