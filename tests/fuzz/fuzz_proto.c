@@ -1,5 +1,5 @@
 /*
- * FUZZ_SOURCES: src/proto.c src/proto_json.c src/proto_format.c
+ * FUZZ_SOURCES: src/proto.c src/proto_json.c src/proto_format.c src/util.c
  * fuzz_proto.c: libFuzzer target for proto.c, the signaling message
  * scanner. Input: one client message, given to proto_parse() at the end of
  * a heap buffer of its exact size, so AddressSanitizer sees any read past
