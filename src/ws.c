@@ -555,20 +555,29 @@ static void take_big(struct ws_conn *c)
 		drop_input(c);
 }
 
-static void read_big(struct ws_conn *c)
+/* After a read of the socket: true when it gave n > 0 bytes (the peer was
+ * seen now); EOF and errors are dealt with here. */
+static bool got_bytes(struct ws_conn *c, ssize_t n)
 {
-	struct rbuf *b = c->big;
-	ssize_t n = read(c->fd, b->data + c->big_have, b->len - c->big_have);
 	if (n == 0) {
 		peer_eof(c);
-		return;
+		return false;
 	}
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			abnormal(c);
-		return;
+		return false;
 	}
 	c->last_seen_ms = time_mono_ms();
+	return true;
+}
+
+static void read_big(struct ws_conn *c)
+{
+	struct rbuf *b = c->big;
+	ssize_t n = read(c->fd, b->data + c->big_have, b->len - c->big_have);
+	if (!got_bytes(c, n))
+		return;
 	c->big_have += (size_t)n;
 	if (c->big_have == b->len)
 		take_big(c);
@@ -657,28 +666,13 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		/* the rest of a big frame: straight into its buffer, no copy
 		 * through the worker's */
 		int n = evbuffer_read(c->in, c->fd, WS_READ_BIG);
-		if (n == 0) {
-			peer_eof(c);
-		} else if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				abnormal(c);
-		} else {
-			c->last_seen_ms = time_mono_ms();
+		if (got_bytes(c, n))
 			take_buffered(c);
-		}
 		return;
 	}
 	ssize_t n = read(c->fd, WS.rbuf, WS_READ_CHUNK);
-	if (n == 0) {
-		peer_eof(c);
+	if (!got_bytes(c, n))
 		return;
-	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			abnormal(c);
-		return;
-	}
-	c->last_seen_ms = time_mono_ms();
 	if (c->state != WS_OPEN)
 		return; /* after a close: what the peer still sends is dropped */
 	if (c->in) {
