@@ -10,6 +10,9 @@
 #include "proto_json.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static void dec_put(struct proto_json_dec *d, const unsigned char *src, size_t n)
 {
@@ -91,25 +94,53 @@ static bool hex4(const unsigned char *p, const unsigned char *end, uint32_t *out
 }
 
 /* The first byte from p on that is '"', '\\' or a control character (or
- * end). Eight bytes at a time while none of them is: a byte is zero after
- * XOR with '"' or '\\', or is below 0x20, exactly when the usual
- * (v - 0x01..) & ~v & 0x80.. test flags a byte; then byte by byte. */
+ * end). Most strings of a message are plain runs (an SDP, a candidate),
+ * so this is the lexer's hot loop: 16 bytes at a time with SSE2 (part of
+ * every x86-64), else 8 at a time in a word. Either way the first flagged
+ * byte is found from the mask itself, not by scanning the block again. */
+#if defined(__SSE2__)
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* v <= 0x1f (unsigned) exactly when min(v, 0x1f) == v */
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+					   _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (mask)
+			return p + __builtin_ctz(mask);
+		p += 16;
+	}
+	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+#else
+/* A byte is zero after XOR with '"' or '\\', or is below 0x20, exactly
+ * when the usual (v - 0x01..) & ~v & 0x80.. test flags it. The test can
+ * also flag bytes above the first true one (the borrow), never below it,
+ * so the lowest flag is exact. */
 static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
 {
 	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
 	while (end - p >= 8) {
 		uint64_t v;
 		memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		v = __builtin_bswap64(v); /* the first byte in the low bits */
+#endif
 		uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
-		uint64_t t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v);
-		if (t & highs)
-			break;
+		uint64_t t = (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v)) & highs;
+		if (t)
+			return p + __builtin_ctzll(t) / 8;
 		p += 8;
 	}
 	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
 		p++;
 	return p;
 }
+#endif
 
 bool proto_json_string(struct proto_json *s, struct proto_json_dec *d)
 {

@@ -11,6 +11,7 @@
  */
 #include "autoconf.h"
 #include "proto.h"
+#include "proto_json.h"
 #include "tap.h"
 
 #include <json-c/json.h>
@@ -1127,6 +1128,60 @@ static void test_extensions(void)
 	ok(n == strlen(out), "PEER_INFO length");
 }
 
+/* The lexer's string scan steps over 16 (or 8) bytes at a time: a quote,
+ * a backslash or a control byte at every offset of strings of every length
+ * up to a few blocks must be found exactly there, and bytes of 0x80 and
+ * up (UTF-8) and 0x7f must never stop the scan. Each string sits at the
+ * end of a heap buffer of its exact size, so a block read past it is
+ * caught under ASan. */
+static void test_string_scan(void)
+{
+	const unsigned char stops[] = {'"', '\\', 0x00, 0x01, 0x0a, 0x1f};
+	const unsigned char fillers[] = {'a', 0x7f, 0x80, 0xc3, 0xff, 0x20};
+	int bad = 0, runs = 0;
+
+	for (size_t len = 1; len <= 70 && !bad; len++) {
+		for (size_t fi = 0; fi < sizeof(fillers); fi++) {
+			/* '"' + len filler bytes + '"': the closing quote ends it */
+			unsigned char *b = malloc(len + 2);
+			b[0] = '"';
+			memset(b + 1, fillers[fi], len);
+			b[len + 1] = '"';
+			struct proto_json j = {b, b + len + 2, b, 0, 0};
+			runs++;
+			if (!proto_json_string(&j, NULL) || j.p != b + len + 2)
+				bad++;
+			/* a stop at every offset of the run */
+			for (size_t at = 1; at <= len; at++) {
+				for (size_t si = 0; si < sizeof(stops); si++) {
+					memset(b + 1, fillers[fi], len);
+					b[at] = stops[si];
+					struct proto_json k = {b, b + len + 2, b, 0, 0};
+					bool ok = proto_json_string(&k, NULL);
+					runs++;
+					if (stops[si] == '"') {
+						/* ends the string there */
+						if (!ok || k.p != b + at + 1)
+							bad++;
+					} else if (stops[si] == '\\') {
+						/* "\a"-style escapes are bad JSON; one before
+						 * the closing quote escapes it (unterminated) */
+						if (ok)
+							bad++;
+					} else if (ok || k.fail == 0) {
+						/* a raw control byte fails the string (one
+						 * stepped over would reach the closing quote) */
+						bad++;
+					}
+				}
+			}
+			free(b);
+		}
+	}
+	ok(bad == 0, "string scan: every stop byte at every offset of %d strings found exactly (%d wrong)", runs,
+	   bad);
+}
+
 int main(void)
 {
 	test_binary();
@@ -1138,6 +1193,7 @@ int main(void)
 	test_relay();
 	test_data_positions();
 	test_escape();
+	test_string_scan();
 	test_error_codes();
 	test_format();
 	test_big_chunk();
