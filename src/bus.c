@@ -276,8 +276,11 @@ int bus_send(int dst_slot, enum bus_kind kind, uint64_t src_conn, uint64_t dst_c
 		total += iov[i].iov_len;
 	if (total > BUS_MAX_FRAME)
 		return RT_ERR;
-	struct bus_hdr h = { .len = (uint32_t)total, .kind = (uint16_t)kind, .src_slot = (int16_t)B.slot,
-			     .src_conn = src_conn, .dst_conn = dst_conn };
+	struct bus_hdr h = { .len = (uint32_t)total,
+			     .kind = (uint16_t)kind,
+			     .src_slot = (int16_t)B.slot,
+			     .src_conn = src_conn,
+			     .dst_conn = dst_conn };
 	evbuffer_add(out, &h, sizeof h);
 	for (int i = 0; i < iovcnt; i++)
 		(void)rbuf_add(out, iov[i].iov_base, iov[i].iov_len); /* by reference where it can */

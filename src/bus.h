@@ -23,8 +23,8 @@ enum bus_kind {
 	BUS_NO_BINARY, /* dst_conn did not ask for binary relay; payload: its name */
 };
 
-typedef void (*bus_handler)(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn,
-			    const char *payload, size_t len);
+typedef void (*bus_handler)(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn, const char *payload,
+			    size_t len);
 
 /* Worker only, after fork. RT_ERR if the listening socket cannot be made. */
 int bus_setup(struct event_base *base, int slot, int master_pid, bus_handler h, struct rt_err *err) RT_MUSTCHECK;

@@ -372,7 +372,8 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		if (str_ieq(val, "true") || str_ieq(val, "yes") || str_ieq(val, "on") || strcmp(val, "1") == 0) {
 			*(bool *)field = true;
 			rc = RT_OK;
-		} else if (str_ieq(val, "false") || str_ieq(val, "no") || str_ieq(val, "off") || strcmp(val, "0") == 0) {
+		} else if (str_ieq(val, "false") || str_ieq(val, "no") || str_ieq(val, "off") ||
+			   strcmp(val, "0") == 0) {
 			*(bool *)field = false;
 			rc = RT_OK;
 		}
@@ -525,8 +526,7 @@ static char *upper(const char *s)
 
 /* A .env file: KEY=VALUE lines, "export " allowed, quotes stripped. Only
  * our keys are taken; values already in the real environment win. */
-static void load_env_file(struct config *cfg, const char *path, char *text, bool use_environ,
-			  struct config_diag *d)
+static void load_env_file(struct config *cfg, const char *path, char *text, bool use_environ, struct config_diag *d)
 {
 	int lineno = 0;
 	char *p = text;
@@ -553,7 +553,8 @@ static void load_env_file(struct config *cfg, const char *path, char *text, bool
 			continue;
 		for (int i = 0; i < NKEYS; i++) {
 			char *u = upper(keys[i].name);
-			bool match = strcmp(u, k) == 0 || (strcmp(keys[i].name, "node_env") == 0 && strcmp(k, "RTFT_ENV") == 0);
+			bool match = strcmp(u, k) == 0 ||
+				     (strcmp(keys[i].name, "node_env") == 0 && strcmp(k, "RTFT_ENV") == 0);
 			free(u);
 			if (match) {
 				char where[600];

@@ -17,7 +17,14 @@
 
 #define CONFIG_MAX_KEYS 64
 
-enum db_ssl_mode { DB_SSL_DISABLE = 0, DB_SSL_ALLOW, DB_SSL_PREFER, DB_SSL_REQUIRE, DB_SSL_VERIFY_CA, DB_SSL_VERIFY_FULL };
+enum db_ssl_mode {
+	DB_SSL_DISABLE = 0,
+	DB_SSL_ALLOW,
+	DB_SSL_PREFER,
+	DB_SSL_REQUIRE,
+	DB_SSL_VERIFY_CA,
+	DB_SSL_VERIFY_FULL
+};
 
 struct config {
 	char *host;
@@ -139,6 +146,5 @@ bool config_key_is_known(const char *name);
 
 /* libpq's sslmode name for a db_ssl value ("disable" ... "verify-full"). */
 const char *config_db_sslmode(enum db_ssl_mode m);
-
 
 #endif

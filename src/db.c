@@ -171,8 +171,10 @@ struct db *db_open(const char *url, const struct db_opts *opts, struct rt_err *e
 		ops = &db_pg_ops;
 	} else {
 		char *red = redact_url(url ? url : "");
-		rt_err_set(err, "unsupported database URL \"%s\": expected sqlite:///path/to/file.db or "
-				"postgres://user@host/dbname", red);
+		rt_err_set(err,
+			   "unsupported database URL \"%s\": expected sqlite:///path/to/file.db or "
+			   "postgres://user@host/dbname",
+			   red);
 		free(red);
 		return NULL;
 	}

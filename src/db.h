@@ -80,8 +80,8 @@ struct db_ops {
 	struct db *(*open)(const char *url, const struct db_opts *opts, struct rt_err *err);
 	void (*close)(struct db *db);
 	int (*exec)(struct db *db, const char *sql, struct rt_err *err);
-	int (*query)(struct db *db, const char *sql, int nparams, const char *const *params, db_row_cb cb,
-		     void *arg, struct rt_err *err);
+	int (*query)(struct db *db, const char *sql, int nparams, const char *const *params, db_row_cb cb, void *arg,
+		     struct rt_err *err);
 	int (*begin)(struct db *db, struct rt_err *err);
 	int (*lock_migrations)(struct db *db, struct rt_err *err);
 	void (*unlock_migrations)(struct db *db);

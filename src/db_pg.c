@@ -219,8 +219,8 @@ static int pg_exec(struct db *db, const char *sql, struct rt_err *err)
 	return rc;
 }
 
-static int pg_query(struct db *db, const char *sql, int nparams, const char *const *params, db_row_cb cb,
-		    void *arg, struct rt_err *err)
+static int pg_query(struct db *db, const char *sql, int nparams, const char *const *params, db_row_cb cb, void *arg,
+		    struct rt_err *err)
 {
 	struct db_pg *p = to_pg(db);
 	const char **vals = NULL;
@@ -269,8 +269,7 @@ static int pg_begin(struct db *db, struct rt_err *err)
 static int pg_lock_migrations(struct db *db, struct rt_err *err)
 {
 	struct rt_err cause;
-	if (pg_query(db, "SELECT pg_advisory_lock(" PG_MIGRATION_LOCK_KEY ")", 0, NULL, NULL, NULL, &cause) !=
-	    RT_OK) {
+	if (pg_query(db, "SELECT pg_advisory_lock(" PG_MIGRATION_LOCK_KEY ")", 0, NULL, NULL, NULL, &cause) != RT_OK) {
 		rt_err_set(err, "pg_advisory_lock(" PG_MIGRATION_LOCK_KEY ") failed: %s", cause.msg);
 		return RT_ERR;
 	}
@@ -281,8 +280,7 @@ static void pg_unlock_migrations(struct db *db)
 {
 	struct rt_err ignored;
 	/* On failure the connection is gone, and the lock with it. */
-	(void)!pg_query(db, "SELECT pg_advisory_unlock(" PG_MIGRATION_LOCK_KEY ")", 0, NULL, NULL, NULL,
-			&ignored);
+	(void)!pg_query(db, "SELECT pg_advisory_unlock(" PG_MIGRATION_LOCK_KEY ")", 0, NULL, NULL, NULL, &ignored);
 }
 
 const struct db_ops db_pg_ops = {

@@ -98,7 +98,8 @@ static int apply_pragmas(struct db_sqlite *s, const struct db_opts *opts, struct
 		goto fail;
 	if (strcmp(mode, "wal") != 0 && strcmp(s->path, ":memory:") != 0)
 		log_warn("sqlite database %s stays in journal_mode %s (WAL not possible there): concurrent "
-			 "writers will wait longer", s->path, mode[0] ? mode : "unknown");
+			 "writers will wait longer",
+			 s->path, mode[0] ? mode : "unknown");
 	if (sqlite3_exec(s->h, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL", NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
 	return RT_OK;
@@ -210,8 +211,8 @@ static bool has_more_statements(sqlite3 *h, const char *tail)
 	return more;
 }
 
-static int sqlite_query(struct db *db, const char *sql, int nparams, const char *const *params, db_row_cb cb,
-			void *arg, struct rt_err *err)
+static int sqlite_query(struct db *db, const char *sql, int nparams, const char *const *params, db_row_cb cb, void *arg,
+			struct rt_err *err)
 {
 	struct db_sqlite *s = to_sqlite(db);
 	sqlite3_stmt *st = NULL;

@@ -45,8 +45,8 @@ static enum deliver_result bus_send_one(uint64_t sender, const struct dir_holder
 	return rc == RT_OK ? DELIVERED : rc == RT_AGAIN ? DELIVER_SLOW : DELIVER_GONE;
 }
 
-static enum deliver_result bus_deliver(uint64_t sender, const char *name, enum deliver_kind kind,
-				       uint32_t need_caps, const struct iovec *iov, int iovcnt)
+static enum deliver_result bus_deliver(uint64_t sender, const char *name, enum deliver_kind kind, uint32_t need_caps,
+				       const struct iovec *iov, int iovcnt)
 {
 	struct dir_holder h;
 	if (B.dir->lookup(name, &h) != RT_OK)
@@ -74,8 +74,8 @@ static const char *answer_name(enum bus_kind k)
 
 /* A message from another worker for one of ours: deliver it, and answer
  * the sending worker only when that failed. */
-static void take_from_bus(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn,
-			  const char *payload, size_t len)
+static void take_from_bus(enum bus_kind kind, int src_slot, uint64_t src_conn, uint64_t dst_conn, const char *payload,
+			  size_t len)
 {
 	if (len < 1 || (size_t)(uint8_t)payload[0] + 1 > len)
 		return; /* not framed by deliver_bus: nobody to answer */
@@ -83,8 +83,8 @@ static void take_from_bus(enum bus_kind kind, int src_slot, uint64_t src_conn, u
 	char name[DIR_NAME_MAX + 1];
 	snprintf(name, sizeof name, "%.*s", (int)(nl < DIR_NAME_MAX ? nl : DIR_NAME_MAX), payload + 1);
 	struct iovec msg = { (void *)(payload + 1 + nl), len - 1 - nl };
-	enum deliver_result r =
-		B.sink->take(dst_conn, name, kind == BUS_DELIVER_BINARY ? DELIVER_BINARY : DELIVER_TEXT, &msg, 1);
+	enum deliver_result r = B.sink->take(dst_conn, name, kind == BUS_DELIVER_BINARY ? DELIVER_BINARY : DELIVER_TEXT,
+					     &msg, 1);
 	if (r == DELIVERED)
 		return;
 	enum bus_kind answer = answer_of(r);

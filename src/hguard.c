@@ -19,10 +19,10 @@
 /* Where the scanner is inside a header line (g->hdr_phase). */
 enum {
 	HP_START = 0, /* no byte of the line yet, apart from a CR */
-	HP_NAME,      /* before the colon */
-	HP_LEAD,      /* after the colon, in leading white space */
-	HP_VALUE,     /* in the value */
-	HP_TRAIL,     /* in white space after the value */
+	HP_NAME, /* before the colon */
+	HP_LEAD, /* after the colon, in leading white space */
+	HP_VALUE, /* in the value */
+	HP_TRAIL, /* in white space after the value */
 };
 
 /* Which header the line holds (g->hdr_kind), known at the colon. */

@@ -210,10 +210,11 @@ static void reject(struct hconn *hc, struct bufferevent *bev)
 	char rid[32];
 	next_request_id(srv, rid, sizeof rid);
 	const char *reason = hguard_reason(status);
-	const char *text = status == 414 ? "URI Too Long" : status == 431 ? "Request Header Fields Too Large"
-			   : status == 413			 ? "Payload Too Large"
-			   : status == 501			 ? "Not Implemented"
-								 : "Bad Request";
+	const char *text = status == 414   ? "URI Too Long"
+			   : status == 431 ? "Request Header Fields Too Large"
+			   : status == 413 ? "Payload Too Large"
+			   : status == 501 ? "Not Implemented"
+					   : "Bad Request";
 	char body[256];
 	int blen = snprintf(body, sizeof body, "{\"error\":\"%s\",\"status\":%d,\"request_id\":\"%s\"}\n", reason,
 			    status, rid);
@@ -658,8 +659,7 @@ static void accept_error_cb(struct evconnlistener *lst, void *arg)
 	if (now - srv->accept_warned_ms >= 10000) {
 		log_warn("accept() failed: %s (%llu times so far); not accepting for %d ms%s", strerror(e),
 			 (unsigned long long)srv->accept_errors, ACCEPT_PAUSE_MS,
-			 e == EMFILE || e == ENFILE ? ": raise the open files limit (LimitNOFILE) or add workers"
-						    : "");
+			 e == EMFILE || e == ENFILE ? ": raise the open files limit (LimitNOFILE) or add workers" : "");
 		srv->accept_warned_ms = now;
 	}
 	evconnlistener_disable(lst);
@@ -802,7 +802,8 @@ int http_readyz_json(struct evbuffer *body)
 		evbuffer_add_printf(body, "\"reason\":\"no STUN or TURN server answers\",");
 	evbuffer_add_printf(body, "\"checks\":{");
 	if (db_ok)
-		evbuffer_add_printf(body, "\"database\":{\"status\":\"ok\",\"latency_ms\":%.3f,\"checked_ms_ago\":%lld}",
+		evbuffer_add_printf(body,
+				    "\"database\":{\"status\":\"ok\",\"latency_ms\":%.3f,\"checked_ms_ago\":%lld}",
 				    atomic_load(&s->db_ping_seconds) * 1000.0, (long long)(now - checked));
 	else
 		evbuffer_add_printf(body, "\"database\":{\"status\":\"failing\",\"error\":\"%s\"}", esc);

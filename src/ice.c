@@ -188,8 +188,9 @@ static int parse_credentials(struct ice_server *s, const char *rest, const char 
 	for (size_t i = 0; i < ul + pl; i++) {
 		unsigned char c = i < ul ? (unsigned char)s->user[i] : (unsigned char)s->pass[i - ul];
 		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\' || c == ',') {
-			rt_err_set(err, "turn entry for %.*s: the user and password may hold printable ASCII "
-					"only, without spaces, quotes, backslashes or commas",
+			rt_err_set(err,
+				   "turn entry for %.*s: the user and password may hold printable ASCII "
+				   "only, without spaces, quotes, backslashes or commas",
 				   (int)(end - at - 1), at + 1);
 			return RT_ERR;
 		}
@@ -360,8 +361,8 @@ static int secret_one(char *item, void *arg)
 	return RT_OK;
 }
 
-int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, const char *policy,
-		    const char *secrets, int ttl_s, int p2p_timeout_ms, struct rt_err *err)
+int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, const char *policy, const char *secrets,
+		    int ttl_s, int p2p_timeout_ms, struct rt_err *err)
 {
 	memset(ic, 0, sizeof *ic);
 	ic->ttl_s = ttl_s;
@@ -395,8 +396,9 @@ int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, c
 			continue;
 		any_turn = true;
 		if (!s->user[0] && ic->nsecrets == 0) {
-			rt_err_set(err, "turn_servers: \"%s\" has no user:password@ and turn_secret is empty: "
-					"give one or the other",
+			rt_err_set(err,
+				   "turn_servers: \"%s\" has no user:password@ and turn_secret is empty: "
+				   "give one or the other",
 				   s->url);
 			ice_config_fini(ic);
 			return RT_ERR;

@@ -25,8 +25,8 @@ enum ice_transport { ICE_TP_DEFAULT, ICE_TP_UDP, ICE_TP_TCP };
 struct ice_server {
 	enum ice_scheme scheme;
 	char host[ICE_HOST_MAX + 1]; /* name or address; an IPv6 address without brackets */
-	bool host_v6;                /* host is an IPv6 literal */
-	int port;                    /* 3478, or 5349 for stuns/turns, when not given */
+	bool host_v6; /* host is an IPv6 literal */
+	int port; /* 3478, or 5349 for stuns/turns, when not given */
 	enum ice_transport transport; /* "?transport=" of turn/turns */
 	/* Static credentials from "turn:user:pass@host" (both set or both
 	 * empty); a TURN entry without them gets minted ones. */
@@ -58,8 +58,8 @@ int ice_parse_servers(struct ice_config *ic, const char *list, bool turn, struct
 /* Builds ic from the configuration's strings. secrets: TURN_SECRET.
  * RT_OK, or RT_ERR with err naming the key and the entry. ic must be
  * released with ice_config_fini(). */
-int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, const char *policy,
-		    const char *secrets, int ttl_s, int p2p_timeout_ms, struct rt_err *err) RT_MUSTCHECK;
+int ice_config_init(struct ice_config *ic, const char *stun, const char *turn, const char *policy, const char *secrets,
+		    int ttl_s, int p2p_timeout_ms, struct rt_err *err) RT_MUSTCHECK;
 void ice_config_fini(struct ice_config *ic);
 
 /* True when some TURN entry takes minted credentials (no user:pass in the

@@ -56,9 +56,9 @@ struct probe {
 	struct addrinfo *ai;
 	uint8_t tid[STUN_TID_LEN];
 	uint8_t req[STUN_HEADER_LEN];
-	size_t sent;	  /* bytes of req sent (TCP may take them in parts) */
+	size_t sent; /* bytes of req sent (TCP may take them in parts) */
 	int64_t start_us; /* socket connected or connecting */
-	int64_t sent_us;  /* the (first) request went out; 0: not yet */
+	int64_t sent_us; /* the (first) request went out; 0: not yet */
 	bool resent;
 	size_t have; /* bytes in buf */
 	enum icecheck_result result;
@@ -75,7 +75,7 @@ static struct {
 	atomic_bool stop;
 	pthread_mutex_t lock;
 	/* under lock */
-	struct plan *pending;			     /* from icecheck_apply, not yet taken */
+	struct plan *pending; /* from icecheck_apply, not yet taken */
 	struct icecheck_server res[ICE_MAX_SERVERS]; /* written by the thread */
 	int nres;
 	/* main thread only */
@@ -83,7 +83,7 @@ static struct {
 	/* thread only */
 	struct probe probes[ICE_MAX_SERVERS];
 	int last_answering; /* -1: no round yet */
-} S = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = {-1, -1}, .last_answering = -1};
+} S = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = { -1, -1 }, .last_answering = -1 };
 
 const char *icecheck_result_name(enum icecheck_result r)
 {
@@ -119,7 +119,7 @@ static void plan_build(const struct config *cfg, struct plan *p)
 		p->interval_ms = ICECHECK_MIN_INTERVAL_MS;
 
 	struct ice_config *ic = xcalloc(1, sizeof *ic);
-	struct rt_err err = {""};
+	struct rt_err err = { "" };
 	if (ice_config_init(ic, nz(cfg->stun_servers), nz(cfg->turn_servers), nz(cfg->ice_transport_policy),
 			    nz(cfg->turn_secret), cfg->turn_ttl, cfg->p2p_timeout_ms, &err) != RT_OK) {
 		/* the master validated these keys, so this is not expected */
@@ -299,7 +299,7 @@ static void probe_start(const struct target *t, struct probe *pr)
 static void take_answer(struct probe *pr, const uint8_t *msg, size_t len)
 {
 	struct stun_response r;
-	struct rt_err err = {""};
+	struct rt_err err = { "" };
 	int64_t now = time_mono_us();
 	if (stun_parse_response(msg, len, pr->tid, &r, &err) != RT_OK) {
 		probe_fail(pr, ICECHECK_ERROR, "bad answer: %s", err.msg);
@@ -346,7 +346,7 @@ static void read_tcp(struct probe *pr)
 	}
 	pr->have += (size_t)n;
 	size_t want;
-	struct rt_err err = {""};
+	struct rt_err err = { "" };
 	int rc = stun_frame_len(pr->buf, pr->have, &want, &err);
 	if (rc == RT_AGAIN)
 		return;
@@ -431,7 +431,7 @@ static void drain_wake(void)
 /* Waits up to timeout_ms (-1: for ever) for the main thread. */
 static void wait_wake(int timeout_ms)
 {
-	struct pollfd pfd = {.fd = S.wake[0], .events = POLLIN};
+	struct pollfd pfd = { .fd = S.wake[0], .events = POLLIN };
 	if (poll(&pfd, 1, timeout_ms) > 0)
 		drain_wake();
 }
@@ -474,12 +474,12 @@ static bool round_run(const struct plan *p)
 		int which[1 + ICE_MAX_SERVERS];
 		int nfds = 1;
 		int64_t now = time_mono_us(), due = INT64_MAX;
-		fds[0] = (struct pollfd){.fd = S.wake[0], .events = POLLIN};
+		fds[0] = (struct pollfd){ .fd = S.wake[0], .events = POLLIN };
 		for (int i = 0; i < p->n; i++) {
 			if (pr[i].st == PR_DONE)
 				continue;
 			short ev = pr[i].st == PR_WAITING ? POLLIN : POLLOUT;
-			fds[nfds] = (struct pollfd){.fd = pr[i].fd, .events = ev};
+			fds[nfds] = (struct pollfd){ .fd = pr[i].fd, .events = ev };
 			which[nfds++] = i;
 			int64_t d = probe_due(&p->t[i], &pr[i]);
 			if (d < due)
@@ -606,8 +606,8 @@ static void record(const struct plan *p)
 			log_debug("ice check: %s failed (%s): %s", url, icecheck_result_name(pr[i].result),
 				  pr[i].reason);
 		if (pos < sizeof reason - 1) {
-			int n =
-			    snprintf(reason + pos, sizeof reason - pos, "%s%s: %s", pos ? "; " : "", url, pr[i].reason);
+			int n = snprintf(reason + pos, sizeof reason - pos, "%s%s: %s", pos ? "; " : "", url,
+					 pr[i].reason);
 			pos = n < 0 ? pos : pos + (size_t)n;
 		}
 	}

@@ -33,11 +33,11 @@ enum icecheck_result { ICECHECK_OK = 0, ICECHECK_TIMEOUT, ICECHECK_ERROR, ICECHE
 /* One server as /metrics shows it. */
 struct icecheck_server {
 	char url[sizeof(((struct ice_server *)0)->url)]; /* ice_server_label(): no credentials */
-	bool is_checked;				 /* false: stuns:/turns:, never checked */
-	bool has_result;				 /* a round has checked it since it was configured */
-	bool is_up;					 /* the last check got a Binding success response */
-	double rtt_seconds;				 /* of that answer, when is_up */
-	uint64_t results[ICECHECK_NRESULTS];		 /* checks so far, by result */
+	bool is_checked; /* false: stuns:/turns:, never checked */
+	bool has_result; /* a round has checked it since it was configured */
+	bool is_up; /* the last check got a Binding success response */
+	double rtt_seconds; /* of that answer, when is_up */
+	uint64_t results[ICECHECK_NRESULTS]; /* checks so far, by result */
 };
 
 /* Starts the thread with the servers of cfg (which it does not keep).

@@ -19,7 +19,8 @@
 
 static int resolve(const char *host, int port, struct addrinfo **res, struct rt_err *err)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	char portstr[16];
 	snprintf(portstr, sizeof portstr, "%d", port);

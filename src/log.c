@@ -194,8 +194,7 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 		snprintf(who, sizeof who, "%s", L.role);
 
 	if (L.format == LOG_FMT_JSON) {
-		append(line, cap, &pos, "{\"timestamp\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
-		       log_level_name(lvl));
+		append(line, cap, &pos, "{\"timestamp\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, log_level_name(lvl));
 		append_escaped(line, cap, &pos, msg);
 		append(line, cap, &pos, "\",\"pid\":%d,\"role\":\"%s\"", (int)getpid(), L.role);
 		if (L.slot >= 0)
@@ -218,8 +217,7 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 			append(line, cap, &pos, "<%d>%s[%d] %s: %s", level_prio[lvl], who, (int)getpid(),
 			       log_level_name(lvl), msg);
 		else
-			append(line, cap, &pos, "%s %s[%d] %s: %s", ts, who, (int)getpid(),
-			       log_level_name(lvl), msg);
+			append(line, cap, &pos, "%s %s[%d] %s: %s", ts, who, (int)getpid(), log_level_name(lvl), msg);
 		if (ctx) {
 			if (ctx->method)
 				append(line, cap, &pos, " method=%s", ctx->method);

@@ -155,7 +155,9 @@ static void metrics_body(struct child *c, void *arg)
 	close_all_listeners_except(S.metrics_fd);
 	close(S.stats_fds[1]);
 	proctitle_set("rtftd: metrics");
-	struct metrics_args a = { .listen_fd = S.metrics_fd, .chan_fd = sc->child_chan, .stats_fd = S.stats_fds[0],
+	struct metrics_args a = { .listen_fd = S.metrics_fd,
+				  .chan_fd = sc->child_chan,
+				  .stats_fd = S.stats_fds[0],
 				  .cfg = S.cfg };
 	metrics_main(&a);
 }
@@ -597,8 +599,8 @@ static void reload_new_generation(struct config *nc)
 	struct config *oc = S.cfg;
 	S.cfg = nc;
 	S.gen = g;
-	log_info("reload: starting %d workers on %s:%d (generation %u); the old ones drain for up to %d ms",
-		 g.nworkers, g.host, g.port, g.id, nc->drain_timeout_ms);
+	log_info("reload: starting %d workers on %s:%d (generation %u); the old ones drain for up to %d ms", g.nworkers,
+		 g.host, g.port, g.id, nc->drain_timeout_ms);
 	retire_generation(old, QUIT_DRAIN, nc->drain_timeout_ms);
 	if (spawn_generation(&S.gen, &err) != RT_OK)
 		log_error("reload: %s", err.msg);

@@ -275,10 +275,9 @@ static bool proc_usage(int pid, double *rss, double *cpu)
 static void render_build(struct evbuffer *b)
 {
 	help_type(b, "rtftd_build_info", "gauge", "Version of rtftd and of the libraries it runs with.");
-	evbuffer_add_printf(b,
-			    "rtftd_build_info{version=\"%s\",libevent=\"%s\",sqlite=\"%s\",libpq=\"%d\",json_c=\"%s\"} 1\n",
-			    PACKAGE_VERSION, event_get_version(), sqlite3_libversion(), PQlibVersion(),
-			    json_c_version());
+	evbuffer_add_printf(
+		b, "rtftd_build_info{version=\"%s\",libevent=\"%s\",sqlite=\"%s\",libpq=\"%d\",json_c=\"%s\"} 1\n",
+		PACKAGE_VERSION, event_get_version(), sqlite3_libversion(), PQlibVersion(), json_c_version());
 }
 
 static void render_http(struct evbuffer *b, const struct stats_record *tot)
@@ -430,14 +429,15 @@ static void render_protocol(struct evbuffer *b, const struct stats_record *tot)
 		if (tot->msgs_in[t])
 			evbuffer_add_printf(b, "rtftd_messages_received_total{type=\"%s\"} %llu\n",
 					    t == STATS_MSG_TYPES - 1 ? "BINARY_CHUNK"
-					    : t			     ? proto_type_name((enum proto_type)t)
+					    : t                      ? proto_type_name((enum proto_type)t)
 								     : "invalid",
 					    (unsigned long long)tot->msgs_in[t]);
 	help_type(b, "rtftd_messages_relayed_total", "counter", "Messages forwarded to their recipient, by type.");
 	for (int t = 1; t < STATS_MSG_TYPES; t++)
 		if (tot->msgs_out[t])
 			evbuffer_add_printf(b, "rtftd_messages_relayed_total{type=\"%s\"} %llu\n",
-					    t == STATS_MSG_TYPES - 1 ? "BINARY_CHUNK" : proto_type_name((enum proto_type)t),
+					    t == STATS_MSG_TYPES - 1 ? "BINARY_CHUNK"
+								     : proto_type_name((enum proto_type)t),
 					    (unsigned long long)tot->msgs_out[t]);
 	help_type(b, "rtftd_messages_sent_total", "counter", "The server's own messages to clients (replies, lists).");
 	evbuffer_add_printf(b, "rtftd_messages_sent_total %llu\n", (unsigned long long)tot->replies_out);
@@ -480,7 +480,8 @@ static void render_transfers(struct evbuffer *b, const struct stats_record *tot)
 			if (tot->transfers[m][o])
 				evbuffer_add_printf(b, "rtftd_transfers_ended_total{mode=\"%s\",outcome=\"%s\"} %llu\n",
 						    modes[m], outcomes[o], (unsigned long long)tot->transfers[m][o]);
-	help_type(b, "rtftd_transfer_records_written_total", "counter", "Transfer record events written to the database.");
+	help_type(b, "rtftd_transfer_records_written_total", "counter",
+		  "Transfer record events written to the database.");
 	evbuffer_add_printf(b, "rtftd_transfer_records_written_total %llu\n",
 			    (unsigned long long)tot->transfer_records_written);
 	help_type(b, "rtftd_transfer_records_dropped_total", "counter",

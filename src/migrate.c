@@ -82,8 +82,8 @@ static int applied_row_cb(void *arg, int ncols, const char *const *vals)
 {
 	struct applied_set *set = arg;
 	long long version;
-	if (ncols != 3 || !vals[0] || !vals[1] || !vals[2] || str_to_ll(vals[0], &version) != RT_OK ||
-	    version <= 0 || version > 999999) {
+	if (ncols != 3 || !vals[0] || !vals[1] || !vals[2] || str_to_ll(vals[0], &version) != RT_OK || version <= 0 ||
+	    version > 999999) {
 		set->bad_row = true;
 		return RT_ERR;
 	}
@@ -141,8 +141,8 @@ static int cmp_version(const void *a, const void *b)
 }
 
 /* The entries of list for backend, sorted by version. Caller frees *out. */
-static int select_known(const struct migration *list, size_t n, const char *backend,
-			const struct migration ***out, size_t *nout, struct rt_err *err)
+static int select_known(const struct migration *list, size_t n, const char *backend, const struct migration ***out,
+			size_t *nout, struct rt_err *err)
 {
 	const struct migration **known = xcalloc(n ? n : 1, sizeof *known);
 	size_t k = 0;
@@ -160,8 +160,8 @@ static int select_known(const struct migration *list, size_t n, const char *back
 	qsort(known, k, sizeof *known, cmp_version);
 	for (size_t i = 1; i < k; i++)
 		if (known[i]->version == known[i - 1]->version) {
-			rt_err_set(err, "migrations %s and %s both have version %d", known[i - 1]->name,
-				   known[i]->name, known[i]->version);
+			rt_err_set(err, "migrations %s and %s both have version %d", known[i - 1]->name, known[i]->name,
+				   known[i]->version);
 			goto fail;
 		}
 	*out = known;
@@ -182,8 +182,9 @@ static bool is_known(const struct migration *const *known, size_t nknown, int ve
 
 static void edited_err(struct rt_err *err, const struct migration *m, const struct applied *a, const char *sum)
 {
-	rt_err_set(err, "migration %s was edited after it was applied (version %d: checksum %.12s... recorded%s%s, "
-			"%.12s... in this rtftd); restore the file and put changes in a new migration",
+	rt_err_set(err,
+		   "migration %s was edited after it was applied (version %d: checksum %.12s... recorded%s%s, "
+		   "%.12s... in this rtftd); restore the file and put changes in a new migration",
 		   m->name, m->version, a->checksum, strcmp(a->name, m->name) != 0 ? " as " : "",
 		   strcmp(a->name, m->name) != 0 ? a->name : "", sum);
 }
@@ -191,8 +192,8 @@ static void edited_err(struct rt_err *err, const struct migration *m, const stru
 /* Everything that must hold before anything is applied: nothing newer than
  * this binary, nothing recorded that it does not know, no recorded
  * migration edited since, no pending one numbered below the schema. */
-static int verify(const struct migration *const *known, size_t nknown,
-		  const struct applied_set *set, int latest, struct rt_err *err)
+static int verify(const struct migration *const *known, size_t nknown, const struct applied_set *set, int latest,
+		  struct rt_err *err)
 {
 	int current = max_applied(set);
 	if (current > latest) {
@@ -214,8 +215,9 @@ static int verify(const struct migration *const *known, size_t nknown,
 			return RT_ERR;
 		}
 		if (!a && known[i]->version < current) {
-			rt_err_set(err, "migration %s (version %d) was never applied, but the database is already "
-					"at version %d: give new migrations numbers above the latest",
+			rt_err_set(err,
+				   "migration %s (version %d) was never applied, but the database is already "
+				   "at version %d: give new migrations numbers above the latest",
 				   known[i]->name, known[i]->version, current);
 			return RT_ERR;
 		}

@@ -431,8 +431,7 @@ int presence_create(size_t capacity, struct rt_err *err)
 
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
-		rt_err_set(err, "mmap(%zu bytes, MAP_SHARED) for the presence table failed: %s", len,
-			   strerror(errno));
+		rt_err_set(err, "mmap(%zu bytes, MAP_SHARED) for the presence table failed: %s", len, strerror(errno));
 		goto fail;
 	}
 	/* The mapping is zero-filled: all buckets empty, n = 0, op = OP_NONE. */

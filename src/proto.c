@@ -81,7 +81,9 @@ struct key {
 	size_t len;
 };
 
+/* clang-format off */
 #define KEY(s) {s, sizeof(s) - 1}
+/* clang-format on */
 
 static const struct key top_keys[K_TOP_COUNT] = {
 	[K_TYPE] = KEY("type"),
@@ -102,10 +104,12 @@ static const struct key top_keys[K_TOP_COUNT] = {
 	[K_ACTION] = KEY("action"),
 };
 
+/* clang-format off */
 static const struct key file_keys[F_COUNT] = {
 	[F_NAME] = KEY("name"), [F_SIZE] = KEY("size"), [F_TYPE] = KEY("type"),
 	[F_OFFSET] = KEY("offset"), [F_DATA] = KEY("data"),
 };
+/* clang-format on */
 
 /* Longest key above, so a longer decoded key is none of them. */
 #define KEY_MAX 12
@@ -170,7 +174,7 @@ static enum vkind kind_of(unsigned char c)
 static int scan_key(struct scan *s, const struct key *keys, int nkeys)
 {
 	unsigned char buf[KEY_MAX + 1];
-	struct proto_json_dec d = {buf, KEY_MAX + 1, 0};
+	struct proto_json_dec d = { buf, KEY_MAX + 1, 0 };
 
 	if (!proto_json_string(&s->j, &d))
 		return -2;
@@ -246,7 +250,8 @@ static bool scan_file(struct scan *s)
 		j->p++;
 		proto_json_ws(j);
 		const unsigned char *v = j->p;
-		bool ok = k == F_DATA && proto_json_peek(j) == '[' ? proto_json_bytes(j, &s->data) : proto_json_skip_value(j);
+		bool ok = k == F_DATA && proto_json_peek(j) == '[' ? proto_json_bytes(j, &s->data)
+								   : proto_json_skip_value(j);
 		if (!ok)
 			return false;
 		if (k >= 0)
@@ -348,7 +353,7 @@ static int fail_msg(struct rt_err *err, const char *fmt, ...)
 static size_t decode_field(const struct field *f, char *out, size_t cap, size_t *full)
 {
 	struct proto_json s;
-	struct proto_json_dec d = {(unsigned char *)out, cap, 0};
+	struct proto_json_dec d = { (unsigned char *)out, cap, 0 };
 
 	memset(&s, 0, sizeof s);
 	/* The scanner starts on the opening quote, the byte before the
@@ -372,7 +377,7 @@ static void decode_into(const struct field *f, char *out, size_t cap, uint32_t *
 
 static struct proto_span span_of(const struct scan *s, const unsigned char *from, const unsigned char *to)
 {
-	struct proto_span sp = {(uint32_t)(from - s->j.base), (uint32_t)(to - from)};
+	struct proto_span sp = { (uint32_t)(from - s->j.base), (uint32_t)(to - from) };
 	return sp;
 }
 
@@ -732,7 +737,7 @@ size_t proto_relay_slices(const char *buf, const struct proto_msg *m, const char
 	size_t n = 0;
 	uint32_t inner = m->object.off + 1;
 	uint32_t inner_end = m->object.off + m->object.len - 1;
-	struct proto_span cut = {inner_end, 0};
+	struct proto_span cut = { inner_end, 0 };
 	bool add_mode = m->type == PROTO_FILE_METADATA && !m->has_transfer_mode;
 	bool others = m->members > (m->has_recipient ? 1u : 0u);
 
@@ -794,4 +799,3 @@ size_t proto_binary_header(uint8_t *out, const char *name, const uint8_t tid[PRO
 		out[2 + n + PROTO_BIN_TID + i] = (uint8_t)(offset >> (8 * (7 - i)));
 	return 2 + n + PROTO_BIN_TID + 8;
 }
-

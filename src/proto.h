@@ -113,14 +113,14 @@ struct proto_msg {
 	 * other fields as far as present. */
 	bool is_json;
 	struct proto_span object; /* from the top-level '{' to its '}' */
-	uint32_t members;         /* top-level members, duplicates counted */
-	bool has_sender;          /* a top-level "sender" member is present */
-	bool has_recipient;       /* a top-level "recipient" member is present */
+	uint32_t members; /* top-level members, duplicates counted */
+	bool has_sender; /* a top-level "sender" member is present */
+	bool has_recipient; /* a top-level "recipient" member is present */
 
 	/* SET_USERNAME: "username" (the caller trims and checks it). */
 	char username[PROTO_NAME_MAX + 1];
 	uint32_t username_len;
-	bool username_too_long;         /* username_len > PROTO_NAME_MAX */
+	bool username_too_long; /* username_len > PROTO_NAME_MAX */
 	struct proto_span username_raw; /* the JSON text between the quotes */
 
 	/* Relayed types: "recipient", and the member to cut when forwarding:

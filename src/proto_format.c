@@ -19,7 +19,7 @@
 struct wbuf {
 	char *out;
 	size_t cap;
-	size_t len;     /* bytes the whole text needs */
+	size_t len; /* bytes the whole text needs */
 	size_t written; /* bytes in out: a prefix that stopped at a piece that did not fit */
 };
 
@@ -113,7 +113,7 @@ static size_t w_finish(struct wbuf *w)
 
 int proto_escape_bytes(const char *in, size_t n, char *out, size_t cap)
 {
-	struct wbuf w = {out, cap, 0, 0};
+	struct wbuf w = { out, cap, 0, 0 };
 
 	w_escaped(&w, (const unsigned char *)in, n);
 	size_t len = w_finish(&w);
@@ -150,7 +150,7 @@ static void w_names(struct wbuf *w, const char *const *names, size_t n, const ch
 size_t proto_format_username_set(char *out, size_t cap, const char *username, const char *const *names, size_t n,
 				 const char *exclude, size_t max)
 {
-	struct wbuf w = {out, cap, 0, 0};
+	struct wbuf w = { out, cap, 0, 0 };
 
 	w_str(&w, "{\"type\":\"USERNAME_SET\",\"username\":");
 	w_quoted(&w, username);
@@ -163,7 +163,7 @@ size_t proto_format_username_set(char *out, size_t cap, const char *username, co
 size_t proto_format_user_list(char *out, size_t cap, const char *const *names, size_t n, const char *exclude,
 			      size_t max)
 {
-	struct wbuf w = {out, cap, 0, 0};
+	struct wbuf w = { out, cap, 0, 0 };
 
 	w_str(&w, "{\"type\":\"USER_LIST\",\"users\":");
 	w_names(&w, names, n, exclude, max);
@@ -174,7 +174,7 @@ size_t proto_format_user_list(char *out, size_t cap, const char *const *names, s
 /* {"type":"<type>","message":"<message>"} */
 static size_t format_message(char *out, size_t cap, const char *type, const char *message)
 {
-	struct wbuf w = {out, cap, 0, 0};
+	struct wbuf w = { out, cap, 0, 0 };
 
 	w_str(&w, "{\"type\":\"");
 	w_str(&w, type);
@@ -194,6 +194,7 @@ size_t proto_format_error(char *out, size_t cap, const char *message)
 	return format_message(out, cap, "ERROR", message);
 }
 
+/* clang-format off */
 static const char *const error_codes[] = {
 	[ERR_INVALID_FORMAT] = "invalid_format",
 	[ERR_BAD_MESSAGE] = "bad_message",
@@ -207,6 +208,7 @@ static const char *const error_codes[] = {
 	[ERR_NO_TRANSFER] = "no_transfer",
 	[ERR_RATE_LIMITED] = "rate_limited",
 };
+/* clang-format on */
 _Static_assert(RT_ARRAY_LEN(error_codes) == ERR_COUNT, "a wire name for every error code");
 
 const char *proto_error_code(enum proto_error e)
@@ -216,7 +218,7 @@ const char *proto_error_code(enum proto_error e)
 
 size_t proto_format_error_ext(char *out, size_t cap, const char *message, const char *code, const char *user)
 {
-	struct wbuf w = {out, cap, 0, 0};
+	struct wbuf w = { out, cap, 0, 0 };
 
 	w_str(&w, "{\"type\":\"ERROR\",\"message\":");
 	w_quoted(&w, message);
@@ -232,7 +234,7 @@ size_t proto_format_error_ext(char *out, size_t cap, const char *message, const 
 
 size_t proto_format_pong(char *out, size_t cap)
 {
-	struct wbuf w = {out, cap, 0, 0};
+	struct wbuf w = { out, cap, 0, 0 };
 
 	w_str(&w, "{\"type\":\"PONG\"}");
 	return w_finish(&w);
@@ -257,7 +259,7 @@ size_t proto_format_capabilities(char *out, size_t cap, bool binary_relay, uint6
 size_t proto_format_peer_info(char *out, size_t cap, const char *user, bool online, unsigned transfer,
 			      bool binary_relay)
 {
-	struct wbuf w = {out, cap, 0, 0};
+	struct wbuf w = { out, cap, 0, 0 };
 	w_str(&w, "{\"type\":\"PEER_INFO\",\"user\":");
 	w_quoted(&w, user);
 	char tail[96];

@@ -187,8 +187,8 @@ bool proto_json_string(struct proto_json *s, struct proto_json_dec *d)
 				return proto_json_syntax(s);
 			p += 4;
 			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &lo) || lo < 0xdc00 ||
-				    lo > 0xdfff)
+				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &lo) ||
+				    lo < 0xdc00 || lo > 0xdfff)
 					return proto_json_syntax(s);
 				p += 6;
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -414,14 +414,17 @@ static const unsigned char *data_blocks(const unsigned char *p, const unsigned c
 		uint64_t dA = (d0 >> 8) | (d1 << 56), dB = (d0 >> 16) | (d1 << 48), dC = (d0 >> 24) | (d1 << 40);
 		uint64_t xA = (x0 >> 8) | (x1 << 56), xB = (x0 >> 16) | (x1 << 48);
 		uint64_t after = (c0 << 8) | sep; /* the byte before is a comma */
-		uint64_t first = after & d0;      /* an element's first digit */
+		uint64_t first = after & d0; /* an element's first digit */
 		uint64_t three = first & dA & dB; /* ... of 3 digits or more */
-		uint64_t bad = (after & c0)       /* an empty element */
+		/* a 3-digit element above 255: first digit 3-9, or 2 and then
+		 * a second digit 6-9, or 25 and a third digit 6-9 */
+		uint64_t over = lanes_ge(x0, 3) |
+				(~lanes_ge(x0, 3) & lanes_ge(x0, 2) &
+				 (lanes_ge(xA, 6) | (~lanes_ge(xA, 6) & lanes_ge(xA, 5) & lanes_ge(xB, 6))));
+		uint64_t bad = (after & c0) /* an empty element */
 			       | (d0 & dA & dB & dC) /* 4 digits */
 			       | (first & dA & ~lanes_ge(x0, 1)) /* a leading zero */
-			       | (three & (lanes_ge(x0, 3) |
-					   (~lanes_ge(x0, 3) & lanes_ge(x0, 2) &
-					    (lanes_ge(xA, 6) | (~lanes_ge(xA, 6) & lanes_ge(xA, 5) & lanes_ge(xB, 6))))));
+			       | (three & over);
 		if (bad)
 			break;
 		/* Every block that passes has a comma (8 digits in a row

@@ -34,8 +34,8 @@ struct proto_json_dec {
 
 /* What proto_json_bytes() counted of a data array. */
 struct proto_json_bytes {
-	uint32_t n;      /* elements */
-	bool bad;        /* one is not an integer 0..255 */
+	uint32_t n; /* elements */
+	bool bad; /* one is not an integer 0..255 */
 	uint32_t bad_at; /* the first such, when bad */
 };
 

@@ -578,8 +578,8 @@ static uint64_t ice_settings_hash(const struct config *cfg)
 {
 	char num[48];
 	snprintf(num, sizeof num, "|%d|%d", cfg->turn_ttl, cfg->p2p_timeout_ms);
-	const char *parts[] = { cfg->stun_servers, "|", cfg->turn_servers, "|", cfg->ice_transport_policy,
-				"|", cfg->turn_secret, num };
+	const char *parts[] = { cfg->stun_servers,         "|", cfg->turn_servers, "|",
+				cfg->ice_transport_policy, "|", cfg->turn_secret,  num };
 	uint64_t h = RT_HASH64_INIT;
 	for (size_t i = 0; i < RT_ARRAY_LEN(parts); i++)
 		h = rt_hash64_str(h, parts[i]);

@@ -13,14 +13,14 @@
 #include <unistd.h>
 
 const double stats_http_bounds[STATS_HTTP_BUCKETS - 1] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-							    0.025,  0.05,    0.1,    0.25,  0.5,    1.0 };
+							   0.025,  0.05,    0.1,    0.25,  0.5,    1.0 };
 const double stats_lag_bounds[STATS_LAG_BUCKETS - 1] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5 };
 
 static const int status_codes[] = STATS_STATUS_CODES;
 _Static_assert(RT_ARRAY_LEN(status_codes) + 1 == STATS_NSTATUS, "STATS_NSTATUS");
 
-static const char *route_names[ROUTE_COUNT] = { "/", "/healthz", "/readyz", "/api", "/metrics", "not_found",
-						"rejected", "/ws", "static" };
+static const char *route_names[ROUTE_COUNT] = { "/",         "/healthz", "/readyz", "/api",  "/metrics",
+						"not_found", "rejected", "/ws",     "static" };
 
 struct stats_record rt_stats;
 

@@ -27,7 +27,9 @@ enum stats_route {
 };
 
 /* The status codes rtftd emits; anything else is counted as "other". */
+/* clang-format off */
 #define STATS_STATUS_CODES {101, 200, 204, 400, 404, 405, 408, 413, 414, 426, 431, 500, 501, 503}
+/* clang-format on */
 #define STATS_NSTATUS 15 /* the codes above plus "other" */
 
 #define STATS_HTTP_BUCKETS 14
@@ -38,7 +40,9 @@ extern const double stats_lag_bounds[STATS_LAG_BUCKETS - 1];
 /* WebSocket messages by type, in and out (index: enum proto_type) */
 #define STATS_MSG_TYPES 15 /* the proto types, and [14] for binary chunks */
 /* close codes counted one by one; anything else is "other" */
+/* clang-format off */
 #define STATS_CLOSE_CODES {1000, 1001, 1002, 1005, 1006, 1007, 1008, 1009, 1011, 1012}
+/* clang-format on */
 #define STATS_NCLOSE 11
 
 #define STATS_MAGIC 0x52545354u

@@ -43,7 +43,7 @@
 /* A transport address from MAPPED-ADDRESS or XOR-MAPPED-ADDRESS, already
  * un-XORed; addr in network order. */
 struct stun_addr {
-	int family;	  /* 4 or 6 */
+	int family; /* 4 or 6 */
 	uint8_t addr[16]; /* the first 4 bytes for IPv4 */
 	uint16_t port;
 };

@@ -73,8 +73,8 @@ static void push(struct tevent *e)
 	pthread_mutex_unlock(&T.lock);
 }
 
-void transfers_open(const char *uid, const char *sender, const char *recipient, const char *file_name,
-		    uint64_t size, const char *file_type, const char *mode)
+void transfers_open(const char *uid, const char *sender, const char *recipient, const char *file_name, uint64_t size,
+		    const char *file_type, const char *mode)
 {
 	struct tevent *e = xcalloc(1, sizeof *e);
 	e->open = true;
@@ -211,8 +211,9 @@ static int write_one(struct db *db, bool pg, const struct tevent *e, struct rt_e
 	snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
 	snprintf(worker, sizeof worker, "%d", T.slot);
 	if (e->open) {
-		const char *p[] = { e->uid, e->sender, e->recipient, e->file_name, size,
-				    e->file_type[0] ? e->file_type : NULL, e->mode, worker, at };
+		const char *p[] = { e->uid,       e->sender, e->recipient,
+				    e->file_name, size,      e->file_type[0] ? e->file_type : NULL,
+				    e->mode,      worker,    at };
 		const char *sql =
 			pg ? "INSERT INTO transfers (transfer_uid, sender, recipient, file_name, file_size, file_type, mode, "
 			     "status, worker, started_at) VALUES ($1, $2, $3, $4, $5::bigint, $6, $7, 'active', "
@@ -223,10 +224,11 @@ static int write_one(struct db *db, bool pg, const struct tevent *e, struct rt_e
 		return db_query(db, sql, 9, p, NULL, NULL, err);
 	}
 	const char *p[] = { e->uid, status_name(e->status), bytes, at, e->reason[0] ? e->reason : NULL };
-	const char *sql = pg ? "UPDATE transfers SET status = $2, bytes_relayed = $3::bigint, ended_at = "
-			       "to_timestamp($4::bigint / 1000.0), failure_reason = $5 WHERE transfer_uid = $1"
-			     : "UPDATE transfers SET status = $2, bytes_relayed = $3, ended_at = $4, failure_reason = $5 "
-			       "WHERE transfer_uid = $1";
+	const char *sql =
+		pg ? "UPDATE transfers SET status = $2, bytes_relayed = $3::bigint, ended_at = "
+		     "to_timestamp($4::bigint / 1000.0), failure_reason = $5 WHERE transfer_uid = $1"
+		   : "UPDATE transfers SET status = $2, bytes_relayed = $3, ended_at = $4, failure_reason = $5 "
+		     "WHERE transfer_uid = $1";
 	return db_query(db, sql, 5, p, NULL, NULL, err);
 }
 

@@ -24,8 +24,8 @@ int transfers_setup(const struct config *cfg, int slot, struct rt_err *err) RT_M
 void transfers_shutdown(void);
 
 /* Loop side; never blocks. file_name NULL unless store_file_names. */
-void transfers_open(const char *uid, const char *sender, const char *recipient, const char *file_name,
-		    uint64_t size, const char *file_type, const char *mode);
+void transfers_open(const char *uid, const char *sender, const char *recipient, const char *file_name, uint64_t size,
+		    const char *file_type, const char *mode);
 void transfers_close(const char *uid, enum transfer_status status, uint64_t bytes, const char *reason);
 
 /* One sender's open transfers (at most 16; most users never send a file,

@@ -192,8 +192,8 @@ void time_format_rfc3339(char *buf, size_t len, int64_t wall_ms)
 	time_t secs = (time_t)(wall_ms / 1000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
 }
 
 uint64_t rt_hash64(uint64_t h, const void *p, size_t n)
@@ -279,8 +279,8 @@ bool utf8_valid(const uint8_t *p, size_t len)
 		for (size_t k = 1; k < n; k++)
 			if ((p[i + k] & 0xc0) != 0x80)
 				return false;
-		if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) || (c == 0xf0 && p[i + 1] < 0x90) ||
-		    (c == 0xf4 && p[i + 1] > 0x8f))
+		if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) ||
+		    (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f))
 			return false;
 		i += n;
 	}

@@ -83,5 +83,4 @@ int64_t ws_count(void);
 /* Calls fn for every open connection (fn must not close c). */
 void ws_foreach(void (*fn)(struct ws_conn *c, void *arg), void *arg);
 
-
 #endif

@@ -103,11 +103,12 @@ void www_security_headers(evhtp_request_t *req, const struct config *cfg)
 static int not_installed(evhtp_request_t *req, struct evbuffer *body)
 {
 	header(req, "Content-Type", "text/html; charset=utf-8");
-	evbuffer_add_printf(body,
-			    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rtftd</title></head>\n"
-			    "<body><h1>rtftd %s</h1><p>The RTFT server is running. The web client is not installed "
-			    "(see www_root in rtftd.conf(5)).</p></body></html>\n",
-			    PACKAGE_VERSION);
+	evbuffer_add_printf(
+		body,
+		"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rtftd</title></head>\n"
+		"<body><h1>rtftd %s</h1><p>The RTFT server is running. The web client is not installed "
+		"(see www_root in rtftd.conf(5)).</p></body></html>\n",
+		PACKAGE_VERSION);
 	return 200;
 }
 
@@ -121,7 +122,9 @@ int www_serve(evhtp_request_t *req, struct evbuffer *body, const struct config *
 		return 404;
 	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return root_page && errno == ENOENT ? not_installed(req, body) : errno == ENOENT || errno == ENOTDIR || errno == EACCES ? 404 : 500;
+		return root_page && errno == ENOENT                             ? not_installed(req, body)
+		       : errno == ENOENT || errno == ENOTDIR || errno == EACCES ? 404
+										: 500;
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > WWW_MAX_FILE) {
 		close(fd);
