@@ -26,7 +26,7 @@ build="build-essential autoconf automake libtool pkg-config
 test="python3 python3-pytest python3-websockets postgresql prometheus
 	mandoc clang libclang-rt-14-dev systemd curl xz-utils
 	wrk nginx golang-go golang-github-gorilla-websocket-dev
-	chromium fonts-dejavu-core coturn iproute2"
+	chromium fonts-dejavu-core coturn iproute2 clang-format-14"
 # golang-go and gorilla/websocket build bench/reference-go, the Go relay
 # bench/run compares rtftd with.
 # nginx: bench/run starts its own on a loopback port, as a yardstick for
@@ -36,6 +36,8 @@ test="python3 python3-pytest python3-websockets postgresql prometheus
 # page's tests, with fonts-dejavu-core for readable screenshots; coturn's
 # turnserver and turnutils_uclient check the TURN credentials rtftd mints;
 # iproute2's ip sets up the network namespace the browser tests run in.
+# clang-format-14 checks src/ against .clang-format (tests/check-format.sh):
+# pinned, because another version formats some lines differently.
 
 pkgs=$build
 [ "$want_test" = yes ] && pkgs="$pkgs $test"
