@@ -352,6 +352,77 @@ bool proto_json_skip_value(struct proto_json *s)
 	}
 }
 
+/* The FILE_CHUNK hot path: from p, the start of an element, takes the
+ * elements of what JSON.stringify writes ("7,42,255,0,") a block at a
+ * time with no branch on the data: each turn checks that its bytes are
+ * digits and commas, that every element starting in it has 1 to 3 digits,
+ * no leading zero and a value up to 255 (looking up to 3 bytes into the
+ * next block for that), and counts its commas. At the first block where
+ * anything else shows (the end of the array, white space, a bad element),
+ * it stops at the start of the element that block is in, for the general
+ * path to go on from. Returns where it stopped; *n counts the elements it
+ * took. Two versions with the same result: 16 bytes a turn with SSE2,
+ * else 8 in a word. */
+#if defined(__SSE2__)
+/* Lanes of x (x = byte - '0', wrapping) that are >= k. */
+static inline __m128i v_ge(__m128i x, unsigned char k)
+{
+	return _mm_cmpeq_epi8(_mm_max_epu8(x, _mm_set1_epi8((char)k)), x);
+}
+
+/* Lanes of x that are <= 9: the byte was a digit. */
+static inline __m128i v_digit(__m128i x)
+{
+	return _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(9)), x);
+}
+
+static inline __m128i v_load(const unsigned char *p)
+{
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+/* Lane i of the loads at p + 1, p + 2, p + 3 is byte i + 1, i + 2, i + 3,
+ * and of the load at p - 1 byte i - 1 (p follows '[' or ',' on entry, so
+ * p - 1 is in the text). Needs 19 bytes from p. */
+static const unsigned char *data_blocks(const unsigned char *p, const unsigned char *end, uint32_t *n)
+{
+	const unsigned char *start = p;
+	const __m128i zero = _mm_set1_epi8('0'), comma = _mm_set1_epi8(',');
+	__m128i lead = _mm_cvtsi32_si128(0xff); /* lane 0 of the first block begins an element */
+	uint32_t count = 0;
+
+	while (end - p >= 19) {
+		__m128i w0 = v_load(p);
+		__m128i x0 = _mm_sub_epi8(w0, zero);
+		__m128i d0 = v_digit(x0), c0 = _mm_cmpeq_epi8(w0, comma);
+		if (_mm_movemask_epi8(_mm_or_si128(d0, c0)) != 0xffff)
+			break;
+		__m128i xA = _mm_sub_epi8(v_load(p + 1), zero), xB = _mm_sub_epi8(v_load(p + 2), zero);
+		__m128i dA = v_digit(xA), dB = v_digit(xB), dC = v_digit(_mm_sub_epi8(v_load(p + 3), zero));
+		__m128i after = _mm_or_si128(_mm_cmpeq_epi8(v_load(p - 1), comma), lead);
+		__m128i first = _mm_and_si128(after, d0);
+		__m128i three = _mm_and_si128(first, _mm_and_si128(dA, dB));
+		__m128i ge3 = v_ge(x0, 3), geA6 = v_ge(xA, 6);
+		__m128i tail = _mm_or_si128(geA6, _mm_andnot_si128(geA6, _mm_and_si128(v_ge(xA, 5), v_ge(xB, 6))));
+		__m128i over = _mm_or_si128(ge3, _mm_andnot_si128(ge3, _mm_and_si128(v_ge(x0, 2), tail)));
+		__m128i bad = _mm_and_si128(after, c0); /* an empty element */
+		bad = _mm_or_si128(bad, _mm_and_si128(_mm_and_si128(d0, dA), _mm_and_si128(dB, dC))); /* 4 digits */
+		bad = _mm_or_si128(bad,
+				   _mm_and_si128(_mm_and_si128(first, dA), _mm_cmpeq_epi8(x0, _mm_setzero_si128())));
+		bad = _mm_or_si128(bad, _mm_and_si128(three, over));
+		if (_mm_movemask_epi8(bad))
+			break;
+		/* as in the word version, a block that passes has a comma */
+		unsigned cm = (unsigned)_mm_movemask_epi8(c0);
+		count += (uint32_t)__builtin_popcount(cm);
+		start = p + (31 - __builtin_clz(cm | 1)) + 1;
+		lead = _mm_setzero_si128();
+		p += 16;
+	}
+	*n += count;
+	return start;
+}
+#else
 /* Byte lanes of a 64-bit word, for the data array's block loop: lane i
  * is byte i of the text (bits 8i..8i+7), and a lane's flag is its bit 7. */
 #define ONES UINT64_C(0x0101010101010101)
@@ -387,16 +458,7 @@ static inline uint64_t lanes_ge(uint64_t x, unsigned k)
 	return ((x & ~HIGH) + (0x80 - k) * ONES) & HIGH;
 }
 
-/* The FILE_CHUNK hot path: from p, the start of an element, takes the
- * elements of what JSON.stringify writes ("7,42,255,0,") eight bytes per
- * turn with no branch on the data: each turn checks that its bytes are
- * digits and commas, that every element starting in it has 1 to 3 digits,
- * no leading zero and a value up to 255 (looking up to 3 bytes into the
- * next block for that), and counts its commas. At the first block where
- * anything else shows (the end of the array, white space, a bad element),
- * it stops at the start of the element that block is in, for the general
- * path to go on from. Needs 16 bytes left to read a block and the next.
- * Returns where it stopped; *n counts the elements it took. */
+/* Needs 16 bytes left to read a block and the next. */
 static const unsigned char *data_blocks(const unsigned char *p, const unsigned char *end, uint32_t *n)
 {
 	const unsigned char *start = p;
@@ -438,6 +500,7 @@ static const unsigned char *data_blocks(const unsigned char *p, const unsigned c
 	*n += count;
 	return start;
 }
+#endif
 
 /* data_blocks() takes the bulk of a FILE_CHUNK; the rest (the last
  * elements, white space, a bad element) goes one element at a time
