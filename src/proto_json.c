@@ -402,9 +402,9 @@ static const unsigned char *data_blocks(const unsigned char *p, const unsigned c
 		__m128i after = _mm_or_si128(_mm_cmpeq_epi8(v_load(p - 1), comma), lead);
 		__m128i first = _mm_and_si128(after, d0);
 		__m128i three = _mm_and_si128(first, _mm_and_si128(dA, dB));
-		__m128i ge3 = v_ge(x0, 3), geA6 = v_ge(xA, 6);
-		__m128i tail = _mm_or_si128(geA6, _mm_andnot_si128(geA6, _mm_and_si128(v_ge(xA, 5), v_ge(xB, 6))));
-		__m128i over = _mm_or_si128(ge3, _mm_andnot_si128(ge3, _mm_and_si128(v_ge(x0, 2), tail)));
+		/* above 255: 3-9, or 2 then 6-9, or 25 then 6-9 */
+		__m128i tail = _mm_or_si128(v_ge(xA, 6), _mm_and_si128(v_ge(xA, 5), v_ge(xB, 6)));
+		__m128i over = _mm_or_si128(v_ge(x0, 3), _mm_and_si128(v_ge(x0, 2), tail));
 		__m128i bad = _mm_and_si128(after, c0); /* an empty element */
 		bad = _mm_or_si128(bad, _mm_and_si128(_mm_and_si128(d0, dA), _mm_and_si128(dB, dC))); /* 4 digits */
 		bad = _mm_or_si128(bad,
@@ -481,8 +481,7 @@ static const unsigned char *data_blocks(const unsigned char *p, const unsigned c
 		/* a 3-digit element above 255: first digit 3-9, or 2 and then
 		 * a second digit 6-9, or 25 and a third digit 6-9 */
 		uint64_t over = lanes_ge(x0, 3) |
-				(~lanes_ge(x0, 3) & lanes_ge(x0, 2) &
-				 (lanes_ge(xA, 6) | (~lanes_ge(xA, 6) & lanes_ge(xA, 5) & lanes_ge(xB, 6))));
+				(lanes_ge(x0, 2) & (lanes_ge(xA, 6) | (lanes_ge(xA, 5) & lanes_ge(xB, 6))));
 		uint64_t bad = (after & c0) /* an empty element */
 			       | (d0 & dA & dB & dC) /* 4 digits */
 			       | (first & dA & ~lanes_ge(x0, 1)) /* a leading zero */
