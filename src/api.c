@@ -6,6 +6,7 @@
  */
 #include "autoconf.h"
 #include "api.h"
+#include "clientaddr.h"
 #include "config.h"
 #include "http.h"
 #include "ice.h"
@@ -15,7 +16,6 @@
 #include "util.h"
 #include "www.h"
 
-#include <netinet/in.h>
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,17 +40,19 @@ static int static_handler(evhtp_request_t *req, struct evbuffer *body, void *arg
 	return www_serve(req, body, A.cfg, path);
 }
 
-/* The limiter's key: the IPv4 address, or the /64 of an IPv6 one (one
- * client usually has a whole /64). Returns its length, 0 when unknown. */
+/* The limiter's key: the client's IPv4 address, or the /64 of an IPv6
+ * one (one client usually has a whole /64); the client is http_client()'s,
+ * so behind a trusted proxy each client has a bucket of its own. Returns
+ * its length, 0 when unknown. */
 static size_t client_key(evhtp_request_t *req, char key[16])
 {
-	struct sockaddr *sa = req->conn ? req->conn->saddr : NULL;
-	if (sa && sa->sa_family == AF_INET) {
-		memcpy(key, &((struct sockaddr_in *)sa)->sin_addr, 4);
+	const struct client_addr *ca = http_client(req);
+	if (ca->addr.family == 4) {
+		memcpy(key, ca->addr.b, 4);
 		return 4;
 	}
-	if (sa && sa->sa_family == AF_INET6) {
-		memcpy(key, &((struct sockaddr_in6 *)sa)->sin6_addr, 8);
+	if (ca->addr.family == 6) {
+		memcpy(key, ca->addr.b, 8);
 		return 8;
 	}
 	return 0;

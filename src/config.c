@@ -10,6 +10,7 @@
 #include "config.h"
 #include "db.h"
 #include "ice.h"
+#include "origin.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -35,6 +36,9 @@ enum ktype {
 	KT_SECRET,
 	KT_BOOL,
 	KT_POLICY,
+	KT_NETS, /* comma-separated addresses and CIDR ranges */
+	KT_ORIGINS, /* comma-separated origins, null or * */
+	KT_AUTOBOOL, /* auto, true or false: an int -1, 1, 0 */
 };
 
 struct key {
@@ -108,6 +112,17 @@ static const struct key keys[] = {
 	  "an integer from 100 to 86400000 (milliseconds)" },
 	{ "rate_limit_max", KT_INT, F(rate_limit_max), "30", 1, 1000000, CONFIG_RELOAD,
 	  "an integer from 1 to 1000000" },
+	{ "trust_proxy", KT_BOOL, F(trust_proxy), "false", 0, 0, CONFIG_RELOAD, "true or false" },
+	{ "trusted_proxies", KT_NETS, F(trusted_proxies), "127.0.0.0/8, ::1", 0, 0, CONFIG_RELOAD,
+	  "comma-separated IP addresses and CIDR ranges (10.0.0.0/8, fd00::/8)" },
+	{ "cors_origins", KT_ORIGINS, F(cors_origins), "", 0, 0, CONFIG_RELOAD,
+	  "comma-separated origins (https://app.example.org, chrome-extension://<id>, null), or *" },
+	{ "require_origin", KT_BOOL, F(require_origin), "false", 0, 0, CONFIG_RELOAD, "true or false" },
+	{ "hsts_include_subdomains", KT_BOOL, F(hsts_include_subdomains), "false", 0, 0, CONFIG_RELOAD,
+	  "true or false" },
+	{ "hsts_preload", KT_BOOL, F(hsts_preload), "false", 0, 0, CONFIG_RELOAD, "true or false" },
+	{ "https_redirect", KT_AUTOBOOL, F(https_redirect), "auto", 0, 0, CONFIG_RELOAD,
+	  "auto (on in production), true or false" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))
@@ -288,6 +303,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 	int rc = RT_ERR;
 	long long n;
 	int idx;
+	char detail[600] = "";
 	/* a URL may carry a password: never echo it, even when it is invalid */
 	char *redacted = key->type == KT_DBURL ? db_url_redact(val) : NULL;
 	const char *shown = key->type == KT_SECRET ? "(redacted)" : redacted ? redacted : val;
@@ -390,12 +406,48 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 			rc = RT_OK;
 		}
 		break;
+	case KT_NETS: {
+		struct rt_netlist nl;
+		struct rt_err e;
+		if (rt_netlist_parse(val, &nl, &e) == RT_OK) {
+			rt_netlist_free(&nl);
+			str_replace((char **)field, val);
+			rc = RT_OK;
+		} else {
+			snprintf(detail, sizeof detail, " (%s)", e.msg);
+		}
+		break;
+	}
+	case KT_ORIGINS: {
+		struct rt_err e;
+		if (origin_list_check(val, &e) == RT_OK) {
+			str_replace((char **)field, val);
+			rc = RT_OK;
+		} else {
+			snprintf(detail, sizeof detail, " (%s)", e.msg);
+		}
+		break;
+	}
+	case KT_AUTOBOOL:
+		if (str_ieq(val, "auto") || !*val) {
+			*(int *)field = -1;
+			rc = RT_OK;
+		} else if (str_ieq(val, "true") || str_ieq(val, "yes") || str_ieq(val, "on") || strcmp(val, "1") == 0) {
+			*(int *)field = 1;
+			rc = RT_OK;
+		} else if (str_ieq(val, "false") || str_ieq(val, "no") || str_ieq(val, "off") ||
+			   strcmp(val, "0") == 0) {
+			*(int *)field = 0;
+			rc = RT_OK;
+		}
+		break;
 	}
 	if (rc == RT_OK) {
 		free(cfg->source[k]);
 		cfg->source[k] = xstrdup(where);
 	} else {
-		diag_add(d, CONFIG_DIAG_ERROR, "%s: %s = \"%s\": expected %s", where, key->name, shown, key->expect);
+		diag_add(d, CONFIG_DIAG_ERROR, "%s: %s = \"%s\": expected %s%s", where, key->name, shown, key->expect,
+			 detail);
 	}
 	free(redacted);
 	free(val);
@@ -554,7 +606,9 @@ static void load_env_file(struct config *cfg, const char *path, char *text, bool
 		for (int i = 0; i < NKEYS; i++) {
 			char *u = upper(keys[i].name);
 			bool match = strcmp(u, k) == 0 ||
-				     (strcmp(keys[i].name, "node_env") == 0 && strcmp(k, "RTFT_ENV") == 0);
+				     (strcmp(keys[i].name, "node_env") == 0 && strcmp(k, "RTFT_ENV") == 0) ||
+				     (strcmp(keys[i].name, "trust_proxy") == 0 && strcmp(k, "BEHIND_PROXY") == 0 &&
+				      !(cfg->source[i] && strstr(cfg->source[i], "(TRUST_PROXY)")));
 			free(u);
 			if (match) {
 				char where[600];
@@ -567,6 +621,10 @@ static void load_env_file(struct config *cfg, const char *path, char *text, bool
 
 static void load_environ(struct config *cfg, struct config_diag *d)
 {
+	/* BEHIND_PROXY: another name for TRUST_PROXY, which wins if both are set */
+	const char *behind = getenv("BEHIND_PROXY");
+	if (behind)
+		(void)set_value(cfg, find_key("trust_proxy"), behind, "environment BEHIND_PROXY", d);
 	for (int i = 0; i < NKEYS; i++) {
 		char *u = upper(keys[i].name);
 		const char *v = getenv(u);
@@ -586,6 +644,11 @@ static void load_environ(struct config *cfg, struct config_diag *d)
 static void derive(struct config *cfg)
 {
 	cfg->is_production = strcmp(cfg->node_env, "production") == 0;
+	cfg->https_redirect_on = cfg->https_redirect < 0 ? cfg->is_production : cfg->https_redirect > 0;
+	rt_netlist_free(&cfg->trusted);
+	struct rt_err err;
+	if (rt_netlist_parse(cfg->trusted_proxies, &cfg->trusted, &err) != RT_OK)
+		cfg->trusted.n = 0; /* cannot happen: set_value checked it */
 }
 
 static void validate(struct config *cfg, struct config_diag *d)
@@ -613,6 +676,16 @@ static void validate(struct config *cfg, struct config_diag *d)
 		diag_add(d, CONFIG_DIAG_ERROR, "%s", ierr.msg);
 	else
 		ice_config_fini(&ic);
+	int tp = find_key("trusted_proxies");
+	if (!cfg->trust_proxy && cfg->source[tp] && strcmp(cfg->source[tp], "default") != 0)
+		diag_add(d, CONFIG_DIAG_WARNING,
+			 "%s: trusted_proxies is set but trust_proxy is off: X-Forwarded-For and Forwarded are "
+			 "ignored",
+			 cfg->source[tp]);
+	if (cfg->trust_proxy && cfg->trusted.n == 0)
+		diag_add(d, CONFIG_DIAG_WARNING,
+			 "trust_proxy is on but trusted_proxies is empty: no peer is trusted, forwarding headers are "
+			 "ignored");
 	if (cfg->is_production && str_has_prefix(cfg->external_url, "http://"))
 		diag_add(d, CONFIG_DIAG_WARNING,
 			 "external_url = \"%s\": plain http in production; browsers need https for WebRTC outside "
@@ -677,7 +750,7 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 static bool is_string(enum ktype t)
 {
 	return t == KT_STR || t == KT_SECRET || t == KT_DBURL || t == KT_ADDR || t == KT_HTTPURL || t == KT_ENV ||
-	       t == KT_POLICY;
+	       t == KT_POLICY || t == KT_NETS || t == KT_ORIGINS;
 }
 
 void config_free(struct config *cfg)
@@ -693,6 +766,7 @@ void config_free(struct config *cfg)
 		}
 		free(cfg->source[k]);
 	}
+	rt_netlist_free(&cfg->trusted);
 	free(cfg->config_file);
 	free(cfg);
 }
@@ -723,6 +797,8 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 		return xstrdup(**(char *const *)field ? *(char *const *)field : "off");
 	case KT_BOOL:
 		return xstrdup(*(const bool *)field ? "true" : "false");
+	case KT_AUTOBOOL:
+		return xstrdup(*(const int *)field < 0 ? "auto" : *(const int *)field ? "true" : "false");
 	case KT_STR:
 		if (redact && strcmp(key->name, "turn_servers") == 0)
 			return ice_redact_list(*(char *const *)field);
@@ -812,6 +888,7 @@ static void copy_key(struct config *dst, const struct config *src, int k)
 	switch (key->type) {
 	case KT_INT:
 	case KT_WORKERS:
+	case KT_AUTOBOOL:
 		*(int *)to = *(const int *)from;
 		break;
 	case KT_LEVEL:

@@ -10,6 +10,7 @@
 #define RT_CONFIG_H
 
 #include "rtftd.h"
+#include "clientaddr.h"
 #include "log.h"
 
 /* $(sysconfdir)/rtft/rtftd.conf: /etc/rtft/rtftd.conf in the packages */
@@ -61,12 +62,21 @@ struct config {
 	int hsts_max_age;
 	int rate_limit_window_ms;
 	int rate_limit_max;
+	bool trust_proxy; /* the edge (edge.h) */
+	char *trusted_proxies;
+	char *cors_origins;
+	bool require_origin;
+	bool hsts_include_subdomains;
+	bool hsts_preload;
+	int https_redirect; /* -1: auto (on in production), 0 off, 1 on */
 
 	/* where each key's value came from, indexed like the key table */
 	char *source[CONFIG_MAX_KEYS];
 
 	/* derived */
 	bool is_production;
+	struct rt_netlist trusted; /* trusted_proxies, parsed */
+	bool https_redirect_on;
 	char *config_file; /* the file that was read, or NULL */
 };
 

@@ -10,6 +10,7 @@
 #include "http.h"
 #include "www.h"
 #include "config.h"
+#include "edge.h"
 #include "hguard.h"
 #include "log.h"
 #include "proto.h"
@@ -46,6 +47,7 @@ struct hconn {
 	int nends;
 	int idle_retries; /* retries in a row that moved nothing */
 	uint64_t last_base;
+	struct client_addr client; /* of the current request (edge_client) */
 	struct hconn *prev, *next;
 };
 
@@ -199,6 +201,10 @@ static void reject(struct hconn *hc, struct bufferevent *bev)
 	evhtp_connection_t *c = hc->conn;
 	int status = hc->verdict;
 	double secs = hc->req_start_us ? (double)(time_mono_us() - hc->req_start_us) / 1e6 : 0;
+	/* no request was parsed: the client is the TCP peer */
+	struct client_addr peer;
+	struct rt_addr pa;
+	client_addr_compute(rt_addr_from_sockaddr(c->saddr, &pa) == RT_OK ? &pa : NULL, NULL, false, NULL, &peer);
 
 	/* detach from libevhtp: hooks are cleared, so untrack by hand */
 	evbuffer_remove_cb(bufferevent_get_input(bev), guard_evbuf_cb, hc);
@@ -235,7 +241,7 @@ static void reject(struct hconn *hc, struct bufferevent *bev)
 	bufferevent_set_timeouts(bev, NULL, &tv);
 
 	stats_http(ROUTE_REJECTED, status, secs);
-	struct log_ctx ctx = { .request_id = rid, .status = status, .latency_ms = secs * 1000.0 };
+	struct log_ctx ctx = { .request_id = rid, .client = peer.text, .status = status, .latency_ms = secs * 1000.0 };
 	log_msg(LOG_LVL_INFO, &ctx, "request refused: %s", reason);
 }
 
@@ -435,10 +441,36 @@ struct reqinfo {
 	char rid[136];
 	char trace[33];
 	bool has_trace;
+	char client[RT_ADDR_TEXT]; /* kept for the log line: an upgrade detaches hconn */
 };
+
+const struct client_addr *http_client(evhtp_request_t *req)
+{
+	struct hconn *hc = req->conn ? hconn_of(req->conn) : NULL;
+	if (hc)
+		return &hc->client;
+	static struct client_addr unknown;
+	client_addr_compute(NULL, NULL, false, NULL, &unknown);
+	return &unknown;
+}
+
+const char *http_request_id(evhtp_request_t *req)
+{
+	const char *rid = evhtp_header_find(req->headers_out, "X-Request-ID");
+	return rid ? rid : "";
+}
+
+bool http_trace_id(evhtp_request_t *req, char out[33])
+{
+	return trace_id_of(evhtp_header_find(req->headers_in, "traceparent"), out);
+}
 
 static void begin(struct http_server *srv, evhtp_request_t *req, struct reqinfo *ri)
 {
+	struct hconn *hc = hconn_of(req->conn);
+	if (hc)
+		edge_client(req, srv->cfg, &hc->client);
+	snprintf(ri->client, sizeof ri->client, "%s", http_client(req)->text);
 	const char *in = evhtp_header_find(req->headers_in, "X-Request-ID");
 	if (in && valid_request_id(in))
 		snprintf(ri->rid, sizeof ri->rid, "%s", in);
@@ -451,7 +483,7 @@ static void begin(struct http_server *srv, evhtp_request_t *req, struct reqinfo 
 		snprintf(w, sizeof w, "%d", srv->slot);
 		add_header(req, "X-RTFT-Worker", w);
 	}
-	www_security_headers(req, srv->cfg);
+	www_security_headers(req, srv->cfg, http_client(req)->https);
 	if (srv->quitting)
 		req->flags &= (uint16_t)~EVHTP_REQ_FLAG_KEEPALIVE;
 }
@@ -487,6 +519,7 @@ static void finish(struct http_server *srv, evhtp_request_t *req, struct reqinfo
 	const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
 	struct log_ctx ctx = { .request_id = ri->rid,
 			       .trace_id = ri->has_trace ? ri->trace : NULL,
+			       .client = ri->client,
 			       .method = method_name(req),
 			       .path = path,
 			       .status = status,
@@ -541,10 +574,16 @@ static void route_run(struct route *r, evhtp_request_t *req)
 			return; /* the connection is the WebSocket layer's now */
 		}
 		error_body(req, status, why ? why : "bad WebSocket handshake", ri.rid);
+	} else if (r->route == ROUTE_API &&
+		   (status = edge_api_cors(req, srv->cfg, http_client(req), req->buffer_out))) {
+		/* OPTIONS: answered */
 	} else if (req->method != htp_method_GET && req->method != htp_method_HEAD) {
 		add_header(req, "Allow", "GET, HEAD");
 		status = 405;
 		error_body(req, status, "method not allowed", ri.rid);
+	} else if ((r->route == ROUTE_ROOT || r->route == ROUTE_STATIC) &&
+		   (status = edge_https_redirect(req, srv->cfg, http_client(req)))) {
+		/* plain http through a trusted proxy: to https */
 	} else {
 		status = r->handler(req, req->buffer_out, r->arg);
 		if (status >= 400 && evbuffer_get_length(req->buffer_out) == 0)

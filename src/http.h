@@ -74,6 +74,17 @@ void http_set_fallback(struct http_server *srv, enum stats_route route, http_han
  * go; returns the bytes held back after the request head (caller frees). */
 struct evbuffer *http_detach(evhtp_connection_t *c);
 
+/* The client of the request being served (edge_client: the TCP peer, or
+ * what a trusted proxy says); every user of a client address takes it
+ * from here. Valid until the reply is sent or the connection detached. */
+struct client_addr;
+const struct client_addr *http_client(evhtp_request_t *req);
+/* The request's X-Request-ID (taken from the request or generated). */
+const char *http_request_id(evhtp_request_t *req);
+/* The trace id of the request's W3C traceparent into out; false when it
+ * has none that is valid. */
+bool http_trace_id(evhtp_request_t *req, char out[33]);
+
 /* Send a JSON reply {"error":..., "status":...} with the request id. */
 void http_reply_error(evhtp_request_t *req, int status, const char *msg);
 

@@ -202,6 +202,8 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 		if (ctx) {
 			append_json_str(line, cap, &pos, "request_id", ctx->request_id);
 			append_json_str(line, cap, &pos, "trace_id", ctx->trace_id);
+			append_json_str(line, cap, &pos, "client", ctx->client);
+			append_json_str(line, cap, &pos, "user_id", ctx->user_id);
 			append_json_str(line, cap, &pos, "method", ctx->method);
 			append_json_str(line, cap, &pos, "path", ctx->path);
 			if (ctx->status)
@@ -237,6 +239,13 @@ void log_vmsg(enum log_level lvl, const struct log_ctx *ctx, const char *fmt, va
 			}
 			if (ctx->trace_id)
 				append(line, cap, &pos, " trace_id=%s", ctx->trace_id);
+			if (ctx->client)
+				append(line, cap, &pos, " client=%s", ctx->client);
+			if (ctx->user_id) {
+				append(line, cap, &pos, " user_id=\"");
+				append_escaped(line, cap, &pos, ctx->user_id);
+				append(line, cap, &pos, "\"");
+			}
 		}
 	}
 	rt_assert(pos <= cap); /* the newline always fits */

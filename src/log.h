@@ -13,10 +13,14 @@ enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG, L
 enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
 
 /* Optional request context attached to one line (JSON fields request_id,
- * trace_id, method, path, status, latency_ms; text: appended key=value). */
+ * trace_id, client, user_id, method, path, status, latency_ms; text:
+ * appended key=value). client is the client address (edge.h), user_id the
+ * name a WebSocket session holds. */
 struct log_ctx {
 	const char *request_id;
 	const char *trace_id;
+	const char *client;
+	const char *user_id;
 	const char *path;
 	const char *method;
 	int status; /* 0: absent */

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "directory.h"
+#include "edge.h"
 #include "ice.h"
 #include "log.h"
 #include "proto.h"
@@ -85,6 +86,15 @@ const struct ice_config *session_ice(void)
 int64_t session_registered(void)
 {
 	return S.registered;
+}
+
+/* The context of a session's log lines: its upgrade's request id, trace
+ * id and client address (edge.h), and the name it holds. */
+static const struct log_ctx *user_ctx(const struct user *u, struct log_ctx *ctx)
+{
+	edge_log_ctx(ws_info(u->c), ctx);
+	ctx->user_id = u->name[0] ? u->name : NULL;
+	return ctx;
 }
 
 /* ---- answers and notices ---- */
@@ -268,8 +278,12 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 			S.ice_users++;
 	}
 	bool renamed = strcmp(u->name, name) != 0;
-	if (renamed)
-		log_debug("websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
+	if (renamed && log_enabled(LOG_LVL_DEBUG)) {
+		struct log_ctx ctx;
+		(void)user_ctx(u, &ctx);
+		ctx.user_id = name; /* the new name */
+		log_msg(LOG_LVL_DEBUG, &ctx, "websocket %llu registered as %s", (unsigned long long)ws_id(u->c), name);
+	}
 	memcpy(u->name, name, strlen(name) + 1); /* valid: at most 32 bytes */
 	userlist_refresh(false);
 	size_t n;
@@ -431,7 +445,9 @@ static void on_open(struct ws_conn *c)
 	u->opened_ms = time_mono_ms();
 	ws_set_user(c, u);
 	rt_stats.ws_accepted++;
-	log_info("websocket %llu from %s opened", (unsigned long long)ws_id(c), ws_peer(c));
+	struct log_ctx ctx;
+	log_msg(LOG_LVL_INFO, user_ctx(u, &ctx), "websocket %llu from %s opened", (unsigned long long)ws_id(c),
+		ws_peer(c));
 }
 
 static void on_text(struct ws_conn *c, const char *msg, size_t len)
@@ -490,8 +506,10 @@ static void on_close(struct ws_conn *c, uint16_t code)
 		if (u->ice_ok)
 			S.ice_users--;
 	}
-	log_info("websocket %llu from %s%s%s closed with %u after %lld ms", (unsigned long long)ws_id(c), ws_peer(c),
-		 u->name[0] ? " as " : "", u->name, code, (long long)(time_mono_ms() - u->opened_ms));
+	struct log_ctx ctx;
+	log_msg(LOG_LVL_INFO, user_ctx(u, &ctx), "websocket %llu from %s%s%s closed with %u after %lld ms",
+		(unsigned long long)ws_id(c), ws_peer(c), u->name[0] ? " as " : "", u->name, code,
+		(long long)(time_mono_ms() - u->opened_ms));
 	ws_set_user(c, NULL);
 	free(u);
 }

@@ -19,6 +19,7 @@
  */
 #include "autoconf.h"
 #include "ws.h"
+#include "edge.h"
 #include "http.h"
 #include "log.h"
 #include "rbuf.h"
@@ -76,7 +77,7 @@ struct ws_conn {
 	int64_t last_ping_ms;
 	int64_t close_deadline_ms;
 	void *user;
-	char peer[48];
+	struct conn_info *info; /* of the upgrade request: client, request id */
 	struct ws_conn *prev, *next; /* all connections */
 	struct ws_conn *hnext; /* id hash chain */
 	struct ws_conn *reap_next;
@@ -169,7 +170,12 @@ void ws_set_user(struct ws_conn *c, void *user)
 
 const char *ws_peer(const struct ws_conn *c)
 {
-	return c->peer;
+	return c->info ? c->info->client.text : "?";
+}
+
+const struct conn_info *ws_info(const struct ws_conn *c)
+{
+	return c->info;
 }
 
 int64_t ws_count(void)
@@ -256,7 +262,7 @@ static void conn_free(struct ws_conn *c)
 			WS.h->on_close(c, c->close_code ? c->close_code : 1006);
 	}
 	int64_t ms = time_mono_ms() - c->opened_ms;
-	log_debug("websocket %llu from %s closed (code %u) after %lld ms", (unsigned long long)c->id, c->peer,
+	log_debug("websocket %llu from %s closed (code %u) after %lld ms", (unsigned long long)c->id, ws_peer(c),
 		  c->close_code ? c->close_code : 1006, (long long)ms);
 	dirty_unlink(c);
 	if (c->closing)
@@ -284,6 +290,7 @@ static void conn_free(struct ws_conn *c)
 	if (c->pending)
 		evbuffer_free(c->pending);
 	wsf_reset(&c->rd);
+	free(c->info);
 	free(c);
 }
 
@@ -477,7 +484,7 @@ static bool on_event(struct ws_conn *c, const struct wsf_event *ev)
 		c->close_code = ev->code;
 		return false;
 	case WSF_EV_ERROR:
-		log_debug("websocket %llu from %s: %s", (unsigned long long)c->id, c->peer, ev->why);
+		log_debug("websocket %llu from %s: %s", (unsigned long long)c->id, ws_peer(c), ev->why);
 		send_close(c, ev->code, ev->why, strlen(ev->why));
 		return false;
 	case WSF_EV_NOMEM:
@@ -729,24 +736,6 @@ static bool valid_key(const char *key)
 	return n == 18; /* 16 bytes plus two from the padding */
 }
 
-static void peer_name(int fd, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
-	}
-	snprintf(buf, len, "%s:%d", host, port);
-}
-
 int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why)
 {
 	if (req->method != htp_method_GET) {
@@ -806,9 +795,10 @@ static void handover_cb(evutil_socket_t fd, short what, void *arg)
 	conn_write(c);
 }
 
-struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held)
+struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held, struct conn_info *info)
 {
 	struct ws_conn *c = xcalloc(1, sizeof *c);
+	c->info = info;
 	c->rd.max_message = WS.lim.max_message;
 	c->handoff = evhtp_connection_take_ownership(req->conn);
 	bufferevent_disable(c->handoff, EV_READ | EV_WRITE);
@@ -816,7 +806,6 @@ struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuf
 	c->fd = bufferevent_getfd(c->handoff);
 	c->id = ++WS.next_id;
 	c->opened_ms = c->last_seen_ms = time_mono_ms();
-	peer_name(c->fd, c->peer, sizeof c->peer);
 	if (held && evbuffer_get_length(held) > 0) {
 		c->pending = evbuffer_new();
 		evbuffer_add_buffer(c->pending, held);
@@ -835,6 +824,8 @@ struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuf
 			    accept);
 	if (WS.slot >= 0)
 		evbuffer_add_printf(out, "X-RTFT-Worker: %d\r\n", WS.slot);
+	if (info && info->request_id[0])
+		evbuffer_add_printf(out, "X-Request-ID: %s\r\n", info->request_id);
 	evbuffer_add_printf(out, "\r\n");
 	if (WS.h->on_open)
 		WS.h->on_open(c);
@@ -963,7 +954,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (c->state != WS_OPEN)
 			continue;
 		if (now - c->last_seen_ms > 2 * hb) {
-			log_debug("websocket %llu from %s: no pong for %lld ms", (unsigned long long)c->id, c->peer,
+			log_debug("websocket %llu from %s: no pong for %lld ms", (unsigned long long)c->id, ws_peer(c),
 				  (long long)(now - c->last_seen_ms));
 			ws_close(c, 1001, "no answer to ping");
 			continue;
@@ -1012,10 +1003,11 @@ int ws_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why)
 {
 	char accept[32];
 	int status = ws_handshake_check(req, accept, why);
-	if (status)
+	if (status || (status = edge_ws_origin(req, srv->cfg, http_client(req), why)))
 		return status;
+	struct conn_info *info = edge_conn_info(req); /* before the request's connection is detached */
 	struct evbuffer *held = http_detach(req->conn);
-	ws_accept(req, accept, held);
+	ws_accept(req, accept, held, info);
 	if (held)
 		evbuffer_free(held);
 	return 101;

@@ -14,6 +14,7 @@
 
 struct ws_conn;
 struct http_server;
+struct conn_info;
 
 /* What session.c is told. Callbacks may call ws_send_* and ws_close on c; a
  * connection is never freed inside its own callbacks. */
@@ -41,12 +42,14 @@ bool ws_is_upgrade(evhtp_request_t *req);
  * Sec-WebSocket-Accept value), else the HTTP status to answer (400, 426)
  * with *why set (and headers added to req for 426). */
 int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why);
-/* Takes the connection from libevhtp and answers 101. held: bytes the
- * client sent after the request head (may be NULL); moved into the
- * connection. Call only after ws_handshake_check returned 0. */
-struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held);
-/* The upgrade handler for http_set_upgrade(): checks the handshake and
- * accepts (101), or returns the status to answer with *why set. */
+/* Takes the connection from libevhtp and answers 101 (with the request's
+ * X-Request-ID). held: bytes the client sent after the request head (may
+ * be NULL); moved into the connection. info (edge.h; may be NULL) is the
+ * connection's from now on. Call only after ws_handshake_check returned 0. */
+struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held, struct conn_info *info);
+/* The upgrade handler for http_set_upgrade(): checks the handshake and the
+ * Origin (edge_ws_origin: 403), and accepts (101), or returns the status to
+ * answer with *why set. */
 int ws_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why);
 
 /* Queue a text or binary message: written at the end of the loop turn.
@@ -78,7 +81,10 @@ uint64_t ws_id(const struct ws_conn *c);
 void *ws_user(const struct ws_conn *c);
 void ws_set_user(struct ws_conn *c, void *user);
 size_t ws_outbound(const struct ws_conn *c);
-const char *ws_peer(const struct ws_conn *c); /* "ip:port" */
+/* the client address (of the upgrade request: edge.h), "?" when unknown */
+const char *ws_peer(const struct ws_conn *c);
+/* what the connection keeps of its upgrade request, or NULL */
+const struct conn_info *ws_info(const struct ws_conn *c);
 int64_t ws_count(void);
 /* Calls fn for every open connection (fn must not close c). */
 void ws_foreach(void (*fn)(struct ws_conn *c, void *arg), void *arg);

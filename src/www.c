@@ -4,6 +4,7 @@
 #include "autoconf.h"
 #include "www.h"
 #include "config.h"
+#include "origin.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,9 +17,25 @@
 #define WWW_MAX_DEPTH 8
 #define WWW_MAX_FILE (64 * 1024 * 1024)
 
-static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-			  "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-			  "frame-ancestors 'none'; form-action 'self'";
+/* the policy around connect-src, which www_csp() fills in */
+static const char CSP_HEAD[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+			       "media-src 'self' blob:; connect-src 'self'";
+static const char CSP_TAIL[] = "; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+const char *www_csp(const char *external_url, char *buf, size_t cap)
+{
+	/* the page talks to its own origin only: 'self', and, spelt out for
+	 * browsers whose 'self' does not cover ws: and wss:, the WebSocket
+	 * origin of external_url (an origin the server always allows) */
+	char origin[ORIGIN_MAX];
+	char ws[ORIGIN_MAX + 8] = "";
+	if (external_url && origin_of_url(external_url, origin, sizeof origin) == RT_OK) {
+		bool tls = str_has_prefix(origin, "https://");
+		snprintf(ws, sizeof ws, " %s://%s", tls ? "wss" : "ws", strstr(origin, "://") + 3);
+	}
+	snprintf(buf, cap, "%s%s%s", CSP_HEAD, ws, CSP_TAIL);
+	return buf;
+}
 
 int www_map_path(const char *root, const char *path, char *out, size_t cap)
 {
@@ -87,15 +104,27 @@ static void const_header(evhtp_request_t *req, const char *k, const char *v)
 	evhtp_headers_add_header(req->headers_out, evhtp_header_new(k, v, 0, 0));
 }
 
-void www_security_headers(evhtp_request_t *req, const struct config *cfg)
+void www_security_headers(evhtp_request_t *req, const struct config *cfg, bool https)
 {
 	const_header(req, "X-Content-Type-Options", "nosniff");
 	const_header(req, "Referrer-Policy", "no-referrer");
-	const_header(req, "Content-Security-Policy", CSP);
+	/* built again only when external_url changes (this runs for every
+	 * reply); a worker is one thread */
+	static char csp[1024], csp_url[512];
+	static bool csp_made;
+	const char *url = cfg ? cfg->external_url : "";
+	if (!csp_made || strcmp(url, csp_url) != 0) {
+		www_csp(url, csp, sizeof csp);
+		snprintf(csp_url, sizeof csp_url, "%s", url);
+		csp_made = strlen(url) < sizeof csp_url;
+	}
+	const_header(req, "Content-Security-Policy", csp);
 	const_header(req, "X-Frame-Options", "DENY");
-	if (cfg && str_has_prefix(cfg->external_url, "https://") && cfg->hsts_max_age > 0) {
-		char v[64];
-		snprintf(v, sizeof v, "max-age=%d", cfg->hsts_max_age);
+	if (cfg && cfg->hsts_max_age > 0 && (https || str_has_prefix(cfg->external_url, "https://"))) {
+		char v[96];
+		snprintf(v, sizeof v, "max-age=%d%s%s", cfg->hsts_max_age,
+			 cfg->hsts_include_subdomains ? "; includeSubDomains" : "",
+			 cfg->hsts_preload ? "; preload" : "");
 		header(req, "Strict-Transport-Security", v);
 	}
 }

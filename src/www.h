@@ -2,7 +2,8 @@
  * www.h: the web page's files (www_root) over HTTP: a safe mapping from
  * request path to file, content types, validators (ETag, 304), and the
  * security headers every worker response carries (CSP without inline
- * script, nosniff, Referrer-Policy, HSTS when external_url is https).
+ * script, nosniff, Referrer-Policy, HSTS over https or with an https
+ * external_url).
  * Worker only.
  */
 #ifndef RT_WWW_H
@@ -28,7 +29,12 @@ const char *www_content_type(const char *file);
  * not installed. */
 int www_serve(evhtp_request_t *req, struct evbuffer *body, const struct config *cfg, const char *path);
 
-/* Adds the security headers to a response. */
-void www_security_headers(evhtp_request_t *req, const struct config *cfg);
+/* Adds the security headers to a response. https: the client came over
+ * https (through a trusted proxy): HSTS is sent then, and whenever
+ * external_url is https. */
+void www_security_headers(evhtp_request_t *req, const struct config *cfg, bool https);
+/* The Content-Security-Policy of the page for an external_url (may be
+ * empty) into buf; returns buf. Pure. */
+const char *www_csp(const char *external_url, char *buf, size_t cap);
 
 #endif

@@ -177,7 +177,13 @@ void ws_set_user(struct ws_conn *c, void *user)
 const char *ws_peer(const struct ws_conn *c)
 {
 	(void)c;
-	return "127.0.0.1:1";
+	return "127.0.0.1";
+}
+
+const struct conn_info *ws_info(const struct ws_conn *c)
+{
+	(void)c;
+	return NULL;
 }
 
 int64_t ws_count(void)

@@ -2,6 +2,7 @@
  * checking and the origin policy. */
 #include "autoconf.h"
 #include "origin.h"
+#include "www.h"
 #include "tap.h"
 
 #include <stdio.h>
@@ -112,10 +113,25 @@ static void test_policy(void)
 	ok(!allowed("", false, NULL, "http://127.0.0.1:8080", "http://127.0.0.1:8081"), "... exactly");
 }
 
+static void test_csp(void)
+{
+	char buf[1024];
+	const char *c = www_csp("", buf, sizeof buf);
+	ok(strstr(c, "connect-src 'self';") != NULL, "no external_url: connect-src 'self' only");
+	c = www_csp("https://rtft.example.org/app", buf, sizeof buf);
+	ok(strstr(c, "connect-src 'self' wss://rtft.example.org;") != NULL,
+	   "https external_url: its wss: origin too (%s)", c);
+	c = www_csp("http://127.0.0.1:8080", buf, sizeof buf);
+	ok(strstr(c, "connect-src 'self' ws://127.0.0.1:8080;") != NULL, "http external_url: ws:");
+	ok(strstr(c, "object-src 'none'") != NULL && strstr(c, "frame-ancestors 'none'") != NULL,
+	   "the rest of the policy stays");
+}
+
 int main(void)
 {
 	test_normalize();
 	test_list();
 	test_policy();
+	test_csp();
 	return done_testing();
 }
