@@ -1,4 +1,4 @@
-"""Real programs for the browser, interop and TURN tests.
+"""Real programs for the browser, interop, TURN and edge tests.
 
 * Coturn: coturn's turnserver on 127.0.0.1 with use-auth-secret (the TURN
   REST API credentials rtftd mints), verbose log kept in a file, a small
@@ -6,6 +6,9 @@
 * Browser: Debian's chromium, headless, driven by playwright-core through
   tests/browser/driver.mjs (a Node process that takes one JSON request a
   line and answers one JSON line).
+* Nginx: Debian's nginx running the nginx example of man/rtftd.8 (made
+  runnable on loopback, TLS-less) in front of one rtftd; it connects to
+  rtftd from 127.0.0.3 (proxy_bind).
 * private_net: the browser tests run in a network namespace of their own.
   Chromium's WebRTC never gathers candidates on the loopback interface, so
   on the host it would send its connectivity checks to the machine's
@@ -734,3 +737,154 @@ def web(browser, daemon, request):
             pass
     if problems:
         print("\n".join(problems))
+
+
+# ---------------------------------------------------------------- nginx in front
+
+NGINX = "/usr/sbin/nginx"
+
+# what nginx needs around the example's map and server blocks: everything
+# in a temporary prefix, in the foreground, logs kept for failures
+NGINX_SKELETON = """# written by tests/integration/realprogs.py around the example of rtftd(8)
+daemon off;
+master_process on;
+worker_processes 1;
+%(user)s
+error_log %(dir)s/error.log info;
+pid %(dir)s/nginx.pid;
+events {
+    worker_connections 256;
+}
+http {
+    access_log %(dir)s/access.log;
+    client_body_temp_path %(dir)s/client_body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+
+%(example)s
+}
+"""
+
+# what the example must say for rtftd to work behind it (issue 11)
+NGINX_EXAMPLE_MUST = (
+    "proxy_http_version 1.1;",
+    "proxy_set_header Upgrade $http_upgrade;",
+    "proxy_set_header Connection $connection_upgrade;",
+    "default upgrade;",
+    "proxy_set_header Host $host;",
+    "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    "proxy_set_header X-Forwarded-Proto $scheme;",
+    "return 301 https://$host$request_uri;",
+)
+
+
+def unroff(text):
+    """The text of a man page's .EX block as it is meant to be read."""
+    return (text.replace("\\-", "-").replace("\\(aq", "'").replace("\\(dq", '"').replace("\\e", "\\")
+            .replace("\\&", ""))
+
+
+def man_nginx_example():
+    """The nginx example of man/rtftd.8 (the .EX block with the proxy_pass
+    to rtftd), roff escapes undone. Fails when it is not there."""
+    text = read_text(os.path.join(srcdir(), "man", "rtftd.8"))
+    blocks = [b.split("\n.EE", 1)[0] for b in text.split("\n.EX\n")[1:]]
+    found = [unroff(b) for b in blocks if "proxy_pass http://127.0.0.1:8080;" in b]
+    if len(found) != 1:
+        pytest.fail("man/rtftd.8 should hold exactly one nginx example with proxy_pass http://127.0.0.1:8080 "
+                    "(found %d)" % len(found))
+    return found[0]
+
+
+def nginx_conf_from_example(example, https_port, http_port, upstream_port, proxy_bind):
+    """The example made runnable on loopback: its TLS listener becomes plain
+    (TLS-less, so $scheme is http) on https_port, its port 80 listener
+    http_port, rtftd is upstream_port, and nginx connects from proxy_bind.
+    Each substitution must match exactly once, so the example cannot drift
+    from what the tests run."""
+    for must in NGINX_EXAMPLE_MUST:
+        if must not in example:
+            pytest.fail("the nginx example of rtftd(8) lacks %r" % must)
+    subs = (("listen 443 ssl;", "listen 127.0.0.1:%d;" % https_port),
+            ("listen 80;", "listen 127.0.0.1:%d;" % http_port),
+            ("proxy_pass http://127.0.0.1:8080;",
+             "proxy_pass http://127.0.0.1:%d;\n        proxy_bind %s;" % (upstream_port, proxy_bind)))
+    for old, new in subs:
+        if example.count(old) != 1:
+            pytest.fail("the nginx example of rtftd(8) should have %r exactly once" % old)
+        example = example.replace(old, new)
+    return example
+
+
+class Nginx:
+    """Debian's nginx in front of one rtftd, running the example of rtftd(8)
+    on two loopback ports: .port (the TLS server block, here plain http)
+    and .http_port (the port 80 block that redirects to https)."""
+
+    def __init__(self, root, upstream_port, proxy_bind="127.0.0.3"):
+        require(NGINX, "nginx")
+        self.dir = tempfile.mkdtemp(prefix="nginx-", dir=root)
+        self.port = free_port()
+        self.http_port = free_port()
+        while self.http_port == self.port:
+            self.http_port = free_port()
+        self.proxy_bind = proxy_bind
+        example = nginx_conf_from_example(man_nginx_example(), self.port, self.http_port, upstream_port,
+                                          proxy_bind)
+        # as root, nginx's workers switch to the configured user (default
+        # "nobody"), who cannot read the temporary directory: keep them root
+        user = "user root;" if os.geteuid() == 0 else ""
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(NGINX_SKELETON % {"user": user, "dir": self.dir, "example": example})
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.log_file = None
+
+    def start(self):
+        argv = [NGINX, "-p", self.dir + "/", "-c", self.conf, "-e", os.path.join(self.dir, "error.log")]
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while port_free(self.port) or port_free(self.http_port):
+            if self.proc.poll() is not None:
+                pytest.fail("nginx exited %s at start:\n%s" % (self.proc.returncode, self.log_tail()))
+            if time.monotonic() > deadline:
+                pytest.fail("nginx did not listen on 127.0.0.1:%d within 20 s\n%s" % (self.port, self.log_tail()))
+            time.sleep(0.02)
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the master stops its workers
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if self.log_file:
+            self.log_file.close()
+            self.log_file = None
+
+    def log_tail(self, n=30):
+        text = read_text(self.log_path) + read_text(os.path.join(self.dir, "error.log"))
+        return "---- nginx log (last %d lines) ----\n%s" % (n, "\n".join(text.splitlines()[-n:]))
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """Factory: nginx(rtftd_port, proxy_bind="127.0.0.3") -> a started Nginx
+    running rtftd(8)'s example in front of that port; stopped at teardown."""
+    made = []
+
+    def make(upstream_port, **kw):
+        n = Nginx(str(tmp_path), upstream_port, **kw)
+        made.append(n)
+        return n.start()
+
+    yield make
+    for n in made:
+        n.stop()

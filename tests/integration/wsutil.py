@@ -120,12 +120,15 @@ class RawWS:
     handshake; check .status (101 unless something is wrong)."""
 
     def __init__(self, port, path="/ws", rcvbuf=None, headers=None, key=None, version="13", after=b"",
-                 timeout=10, request=None):
+                 timeout=10, request=None, source=None):
+        """source: a loopback address (127.0.0.2, ...) to connect from."""
         self.port = port
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             # before connect, so the window is small from the start
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source:
+            s.bind((source, 0))
         s.settimeout(timeout)
         s.connect(("127.0.0.1", port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
