@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SEND_PIECES_MAX 14 /* pieces of one message; two more for the framing */
-
 static struct {
 	int slot;
 	const struct directory *dir;
@@ -33,8 +31,8 @@ static enum deliver_result bus_send_one(uint64_t sender, const struct dir_holder
 					enum deliver_kind kind, const struct iovec *iov, int iovcnt)
 {
 	uint8_t nl = (uint8_t)strlen(name);
-	struct iovec v[SEND_PIECES_MAX + 2];
-	if (iovcnt > SEND_PIECES_MAX)
+	struct iovec v[DELIVER_PIECES_MAX + 2]; /* two more for the framing */
+	if (iovcnt > DELIVER_PIECES_MAX)
 		return DELIVER_GONE; /* a caller's bug: no message has that many pieces */
 	v[0].iov_base = &nl;
 	v[0].iov_len = 1;

@@ -28,6 +28,9 @@
 struct directory;
 struct event_base;
 
+/* Most pieces one message may come in (deliver.send's iovcnt). */
+#define DELIVER_PIECES_MAX 14
+
 enum deliver_kind {
 	DELIVER_TEXT, /* a text message (JSON) */
 	DELIVER_BINARY, /* a binary relay message */

@@ -143,9 +143,16 @@ struct scan {
 	struct field file[F_COUNT];
 	/* The last "data" array of that object. */
 	struct proto_json_bytes data;
-	/* The last "recipient" member: where its key starts and its value
-	 * ends, and the commas on either side of it, if any. */
-	const unsigned char *rec_key, *rec_end, *rec_comma_before, *rec_comma_after;
+	/* The members cut from a forwarded message ("recipient" and every
+	 * "sender"), in order: where each key starts and its value ends, the
+	 * commas on either side of it, if any, and whether a member that
+	 * stays comes before it. */
+	struct cut_at {
+		const unsigned char *key, *end, *comma_before, *comma_after;
+		bool kept_before;
+	} cuts[PROTO_CUTS_MAX];
+	uint32_t ncuts;
+	bool too_many_cuts; /* more "sender" members than PROTO_SENDER_MAX */
 };
 
 static enum vkind kind_of(unsigned char c)
@@ -271,7 +278,8 @@ static bool scan_message(struct scan *s)
 {
 	struct proto_json *j = &s->j;
 	const unsigned char *comma = NULL;
-	bool rec_last = false; /* the member just scanned was "recipient" */
+	bool cut_last = false; /* the member just scanned is one to cut */
+	bool kept = false; /* a member that stays was scanned */
 
 	proto_json_ws(j);
 	if (proto_json_peek(j) != '{') {
@@ -309,13 +317,17 @@ static bool scan_message(struct scan *s)
 		s->members++;
 		if (k >= 0)
 			note(&s->top[k], v, j->p);
-		if (k == K_RECIPIENT) {
-			s->rec_key = key;
-			s->rec_end = j->p;
-			s->rec_comma_before = comma;
-			s->rec_comma_after = NULL;
+		cut_last = false;
+		if (k == K_RECIPIENT || k == K_SENDER) {
+			if (s->ncuts < PROTO_CUTS_MAX) {
+				s->cuts[s->ncuts++] = (struct cut_at){ key, j->p, comma, NULL, kept };
+				cut_last = true;
+			} else {
+				s->too_many_cuts = true;
+			}
+		} else {
+			kept = true;
 		}
-		rec_last = k == K_RECIPIENT;
 		int r = next_member(s, '}', &comma);
 		if (r < 0)
 			return false;
@@ -323,8 +335,8 @@ static bool scan_message(struct scan *s)
 			s->close = j->p - 1;
 			break;
 		}
-		if (rec_last)
-			s->rec_comma_after = comma;
+		if (cut_last)
+			s->cuts[s->ncuts - 1].comma_after = comma;
 	}
 	j->depth--;
 tail:
@@ -381,15 +393,18 @@ static struct proto_span span_of(const struct scan *s, const unsigned char *from
 	return sp;
 }
 
-/* The recipient member with one adjacent comma: the one before it when
- * there is one (the member is not first), else the one after it. */
-static struct proto_span recipient_cut(const struct scan *s)
+/* A member to cut with one adjacent comma, so that what stays is valid
+ * JSON whichever members are cut: the comma before it when a member that
+ * stays comes before it, else the comma after it (if any). Two cuts never
+ * take the same comma: a comma between two cut members goes with the
+ * first when nothing before it stays, else with the second. */
+static struct proto_span member_cut(const struct scan *s, const struct cut_at *c)
 {
-	if (s->rec_comma_before)
-		return span_of(s, s->rec_comma_before, s->rec_end);
-	if (s->rec_comma_after)
-		return span_of(s, s->rec_key, s->rec_comma_after + 1);
-	return span_of(s, s->rec_key, s->rec_end);
+	if (c->kept_before)
+		return span_of(s, c->comma_before, c->end);
+	if (c->comma_after)
+		return span_of(s, c->key, c->comma_after + 1);
+	return span_of(s, c->key, c->end);
 }
 
 static bool field_is_string(const struct field *f, const char *want)
@@ -452,8 +467,10 @@ static void fill(const struct scan *s, struct proto_msg *m)
 		decode_into(&top[K_USERNAME], m->username, PROTO_NAME_MAX, &m->username_len, &m->username_too_long);
 		m->username_raw = span_of(s, top[K_USERNAME].val, top[K_USERNAME].val + top[K_USERNAME].len);
 	}
+	m->ncuts = s->ncuts;
+	for (uint32_t i = 0; i < s->ncuts; i++)
+		m->cuts[i] = member_cut(s, &s->cuts[i]);
 	if (m->has_recipient) {
-		m->recipient_member = recipient_cut(s);
 		if (top[K_RECIPIENT].kind == VK_STRING) {
 			decode_into(&top[K_RECIPIENT], m->recipient, PROTO_NAME_MAX, &m->recipient_len,
 				    &m->recipient_too_long);
@@ -532,8 +549,10 @@ static int check_relay(const struct scan *s, const struct proto_msg *m, struct r
 	const struct field *top = s->top, *file = s->file;
 	uint64_t v;
 
-	if (top[K_SENDER].count > 0)
-		return fail_msg(err, "\"sender\" is set by the server");
+	/* A client's "sender" is cut and the server's put in its place, as
+	 * the old server did; past a few, the message is not a client's. */
+	if (s->too_many_cuts)
+		return fail_msg(err, "\"sender\" more than %d times", PROTO_SENDER_MAX);
 	if (top[K_RECIPIENT].count > 1)
 		return fail_msg(err, "duplicate \"recipient\"");
 	if (top[K_RECIPIENT].kind != VK_STRING)
@@ -737,23 +756,25 @@ size_t proto_relay_slices(const char *buf, const struct proto_msg *m, const char
 	size_t n = 0;
 	uint32_t inner = m->object.off + 1;
 	uint32_t inner_end = m->object.off + m->object.len - 1;
-	struct proto_span cut = { inner_end, 0 };
 	bool add_mode = m->type == PROTO_FILE_METADATA && !m->has_transfer_mode;
-	bool others = m->members > (m->has_recipient ? 1u : 0u);
+	bool others = m->members > m->ncuts;
 
-	if (!m->is_json)
+	if (!m->is_json || m->ncuts > PROTO_CUTS_MAX)
 		return 0;
-	if (m->has_recipient)
-		cut = m->recipient_member;
 	add_slice(out, &n, LIT("{\"sender\":\""));
 	add_slice(out, &n, sender_json, strlen(sender_json));
 	if (others || add_mode)
 		add_slice(out, &n, LIT("\","));
 	else
 		add_slice(out, &n, LIT("\""));
-	/* The client's members: its text between the braces, less the cut. */
-	add_slice(out, &n, buf + inner, cut.off - inner);
-	add_slice(out, &n, buf + cut.off + cut.len, inner_end - (cut.off + cut.len));
+	/* The client's members: its text between the braces, less the cuts
+	 * (in order, disjoint). */
+	uint32_t at = inner;
+	for (uint32_t i = 0; i < m->ncuts; i++) {
+		add_slice(out, &n, buf + at, m->cuts[i].off - at);
+		at = m->cuts[i].off + m->cuts[i].len;
+	}
+	add_slice(out, &n, buf + at, inner_end - at);
 	if (add_mode && others)
 		add_slice(out, &n, LIT(",\"transferMode\":\"websocket\"}"));
 	else if (add_mode)

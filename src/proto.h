@@ -33,8 +33,13 @@
 #define PROTO_TYPE_QUOTE_MAX 64
 /* The text the old server answered unparsable input with; clients know it. */
 #define PROTO_INVALID_FORMAT "Invalid message format"
+/* Top-level "sender" members a relayed message may carry (each is cut):
+ * a client sets at most one; more than this is refused. */
+#define PROTO_SENDER_MAX 8
+/* Members cut from a relayed message: its "recipient" and its senders. */
+#define PROTO_CUTS_MAX (PROTO_SENDER_MAX + 1)
 /* Most slices proto_relay_slices() gives. */
-#define PROTO_RELAY_SLICES 6
+#define PROTO_RELAY_SLICES (PROTO_CUTS_MAX + 5)
 
 enum proto_type {
 	PROTO_NONE = 0, /* not parsed, or no known type */
@@ -123,13 +128,15 @@ struct proto_msg {
 	bool username_too_long; /* username_len > PROTO_NAME_MAX */
 	struct proto_span username_raw; /* the JSON text between the quotes */
 
-	/* Relayed types: "recipient", and the member to cut when forwarding:
-	 * `"recipient": value` with one adjacent comma, so the object stays
-	 * valid JSON without it. */
+	/* Relayed types: "recipient", and the members to cut when
+	 * forwarding (the "recipient" and every top-level "sender"), in order
+	 * and disjoint: `"key": value` with one adjacent comma each, so the
+	 * object stays valid JSON without them. */
 	char recipient[PROTO_NAME_MAX + 1];
 	uint32_t recipient_len;
 	bool recipient_too_long;
-	struct proto_span recipient_member;
+	struct proto_span cuts[PROTO_CUTS_MAX];
+	uint32_t ncuts;
 
 	/* FILE_METADATA and FILE_CHUNK: "file.name"; FILE_COMPLETE: "fileName". */
 	char file_name[PROTO_FILE_NAME_MAX + 1];
@@ -231,7 +238,7 @@ const char *proto_username(const char *buf, const struct proto_msg *m, char out[
 
 /* The forwarded form of a relayed message that proto_parse() accepted:
  *   {"sender":"<sender_json>",<the client's members without the recipient
- *   member>[,"transferMode":"websocket"]}
+ *   and sender members>[,"transferMode":"websocket"]}
  * The transferMode member is added to a FILE_METADATA that had none; the
  * client's members keep their bytes and order. The text is the
  * concatenation of out[0 .. n) in order, for n the return value

@@ -77,6 +77,7 @@ static struct {
 } S;
 
 _Static_assert(PROTO_TYPE_COUNT + 1 == STATS_MSG_TYPES, "a stats slot per message type and one for binary");
+_Static_assert(PROTO_RELAY_SLICES <= DELIVER_PIECES_MAX, "a relayed message fits the delivery interface");
 
 const struct ice_config *session_ice(void)
 {

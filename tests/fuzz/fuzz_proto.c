@@ -8,8 +8,10 @@
  *     gets one of the texts for that; spans lie inside the input;
  *   - an accepted relayed message, forwarded through proto_relay_slices(),
  *     is read back by proto_parse() as a well-formed object of the same
- *     type with a sender, no recipient, one member more (two for an added
- *     transferMode) and the same file fields;
+ *     type with one sender, no recipient, the members less the cut ones
+ *     (recipient and client senders) plus one (two for an added
+ *     transferMode) and the same file fields; the cuts are disjoint and
+ *     in order;
  *   - the element count of file.data and the first element that is not an
  *     integer 0..255 agree with a plain reference count done here;
  *   - proto_escape_string() output, whole or cut short, is JSON string
@@ -157,6 +159,24 @@ static int parse_text(const char *text, struct proto_msg *m, struct rt_err *err)
 	return r;
 }
 
+/* The members proto_parse() marked to cut: in order, disjoint, strictly
+ * inside the object, each a member with one comma; their total length. */
+static size_t check_cuts(const char *buf, size_t len, const struct proto_msg *m)
+{
+	size_t total = 0;
+	uint32_t at = m->object.off + 1;
+	CHECK(m->ncuts <= PROTO_CUTS_MAX);
+	for (uint32_t i = 0; i < m->ncuts; i++) {
+		struct proto_span c = m->cuts[i];
+		CHECK((size_t)c.off + c.len <= len && c.len > 0);
+		CHECK(c.off >= at && c.off + c.len < m->object.off + m->object.len);
+		CHECK(buf[c.off] == ',' || buf[c.off] == '"');
+		at = c.off + c.len;
+		total += c.len;
+	}
+	return total;
+}
+
 static void check_forward(const char *buf, size_t len, const struct proto_msg *m)
 {
 	struct proto_slice sl[PROTO_RELAY_SLICES];
@@ -179,9 +199,9 @@ static void check_forward(const char *buf, size_t len, const struct proto_msg *m
 	/* '{' "sender":"alice" [,] <the members between the braces, less
 	 * the recipient member> [[,]"transferMode":"websocket"] '}' */
 	bool added = m->type == PROTO_FILE_METADATA && !m->has_transfer_mode;
-	bool others = m->members > 1;
+	bool others = m->members > m->ncuts;
 	size_t want = 1 + strlen("\"sender\":\"alice\"") + (others || added ? 1 : 0) +
-		      (m->object.len - 2 - m->recipient_member.len) + 1;
+		      (m->object.len - 2 - check_cuts(buf, len, m)) + 1;
 	if (added)
 		want += strlen("\"transferMode\":\"websocket\"") + (others ? 1 : 0);
 	CHECK(total == want);
@@ -189,9 +209,9 @@ static void check_forward(const char *buf, size_t len, const struct proto_msg *m
 	struct proto_msg m2;
 	struct rt_err err;
 	int r = proto_parse(out, total, &m2, &err);
-	CHECK(r == RT_ERR && msg_is(&err, "\"sender\" is set by the server"));
+	CHECK(r == RT_ERR && msg_is(&err, "\"recipient\" must be a string"));
 	CHECK(m2.is_json && m2.type == m->type && m2.has_sender && !m2.has_recipient);
-	CHECK(m2.members == m->members + (added ? 1 : 0));
+	CHECK(m2.members == m->members - m->ncuts + 1 + (added ? 1 : 0) && m2.ncuts == 1);
 	CHECK(m2.object.off == 0 && m2.object.len == total);
 	CHECK(strcmp(m2.file_name, m->file_name) == 0 && m2.file_name_len == m->file_name_len);
 	CHECK(m2.file_size == m->file_size && m2.has_file_size == m->has_file_size);
@@ -235,11 +255,10 @@ static void check_parse(const uint8_t *data, size_t size)
 	CHECK(m.recipient_too_long == (m.recipient_len > PROTO_NAME_MAX));
 	CHECK(m.file_name_truncated == (m.file_name_len > PROTO_FILE_NAME_MAX));
 	CHECK(span_in(m.username_raw, size) && m.username_len <= m.username_raw.len);
-	if (m.has_recipient) {
-		struct proto_span c = m.recipient_member;
-		CHECK(c.off > m.object.off && c.off + c.len < m.object.off + m.object.len);
-		CHECK(buf[c.off] == ',' || buf[c.off] == '"');
-		CHECK(buf[c.off + c.len - 1] == ',' || buf[c.off] == ',' || m.members == 1);
+	(void)check_cuts(buf, size, &m);
+	for (uint32_t i = 0; i < m.ncuts; i++) {
+		struct proto_span c = m.cuts[i];
+		CHECK(buf[c.off + c.len - 1] == ',' || buf[c.off] == ',' || m.members == m.ncuts);
 	}
 	if (m.data.len) {
 		CHECK(span_in(m.data, size));
@@ -254,7 +273,7 @@ static void check_parse(const uint8_t *data, size_t size)
 	if (r == RT_OK) {
 		CHECK(m.type != PROTO_NONE);
 		if (proto_is_relay(m.type)) {
-			CHECK(m.has_recipient && !m.has_sender);
+			CHECK(m.has_recipient);
 			check_forward(buf, size, &m);
 		}
 	}

@@ -231,6 +231,24 @@ static bool span_in(struct proto_span sp, size_t len)
 	return (size_t)sp.off + sp.len <= len;
 }
 
+/* The members proto_parse() marked to cut: in order, disjoint, strictly
+ * inside the object, each a member with one comma; their total length. */
+static size_t check_cuts(const char *buf, size_t len, const struct proto_msg *m)
+{
+	size_t total = 0;
+	uint32_t at = m->object.off + 1;
+	CHECK(m->ncuts <= PROTO_CUTS_MAX);
+	for (uint32_t i = 0; i < m->ncuts; i++) {
+		struct proto_span c = m->cuts[i];
+		CHECK((size_t)c.off + c.len <= len && c.len > 0);
+		CHECK(c.off >= at && c.off + c.len < m->object.off + m->object.len);
+		CHECK(buf[c.off] == ',' || buf[c.off] == '"');
+		at = c.off + c.len;
+		total += c.len;
+	}
+	return total;
+}
+
 /* The literals proto_relay_slices() may add. */
 static const char *const relay_lits[] = {
 	"{\"sender\":\"", "\",", "\"", ",\"transferMode\":\"websocket\"}", "\"transferMode\":\"websocket\"}", "}",
@@ -268,9 +286,9 @@ static void check_relay(struct conn *c, const char *msg, size_t len, const struc
 		total += sl[i].len;
 	}
 	bool add = m->type == PROTO_FILE_METADATA && !m->has_transfer_mode;
-	bool others = m->members > 1;
+	bool others = m->members > m->ncuts;
 	size_t want = strlen("{\"sender\":\"") + strlen(c->sender) + ((others || add) ? 2 : 1) + (m->object.len - 2) -
-		      m->recipient_member.len + 1;
+		      check_cuts(msg, len, m) + 1;
 	if (add)
 		want += strlen("\"transferMode\":\"websocket\"") + (others ? 1 : 0);
 	CHECK(total == want);
@@ -290,10 +308,10 @@ static void check_relay(struct conn *c, const char *msg, size_t len, const struc
 	struct proto_msg m2;
 	struct rt_err err;
 	int r = proto_parse(out, total, &m2, &err);
-	CHECK(r == RT_ERR); /* "sender" is the server's to set */
+	CHECK(r == RT_ERR); /* it has no recipient */
 	CHECK(m2.is_json && m2.type == m->type && m2.has_sender && !m2.has_recipient);
 	CHECK(m2.object.off == 0 && m2.object.len == total);
-	CHECK(m2.members == m->members + (add ? 1u : 0u));
+	CHECK(m2.members == m->members - m->ncuts + 1 + (add ? 1u : 0u) && m2.ncuts == 1);
 	free(out);
 }
 
@@ -320,13 +338,8 @@ static void on_text(struct conn *c, const char *msg, size_t len)
 	CHECK(span_in(m.username_raw, len));
 	CHECK(strlen(m.username) <= PROTO_NAME_MAX && strlen(m.recipient) <= PROTO_NAME_MAX);
 	CHECK(strlen(m.file_name) <= PROTO_FILE_NAME_MAX && strlen(m.file_type) <= PROTO_MIME_MAX);
-	if (m.has_recipient) {
-		CHECK(span_in(m.recipient_member, len) && m.recipient_member.len > 0);
-		CHECK(m.recipient_member.off > m.object.off &&
-		      m.recipient_member.off + m.recipient_member.len < m.object.off + m.object.len);
-	} else {
-		CHECK(m.recipient_member.len == 0);
-	}
+	(void)check_cuts(msg, len, &m);
+	CHECK(m.ncuts >= (m.has_recipient ? 1u : 0u) + (m.has_sender ? 1u : 0u));
 	if (m.data.len) {
 		CHECK(span_in(m.data, len));
 		CHECK(msg[m.data.off] == '[' && msg[m.data.off + m.data.len - 1] == ']');
@@ -335,7 +348,7 @@ static void on_text(struct conn *c, const char *msg, size_t len)
 		CHECK(m.type != PROTO_NONE);
 		CHECK(proto_type_name(m.type)[0] != '\0');
 		if (proto_is_relay(m.type)) {
-			CHECK(m.has_recipient && !m.has_sender);
+			CHECK(m.has_recipient);
 			check_relay(c, msg, len, &m);
 		}
 	}

@@ -13,6 +13,7 @@
 #include "proto.h"
 #include "proto_json.h"
 #include "tap.h"
+#include "util.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -156,9 +157,17 @@ static const struct pcase cases[] = {
 	 "{\"type\":\"WEBRTC_OFFER\",\"recipient\":\"bob\",\"\\u0072ecipient\":\"eve\",\"offer\":{}}", 0,
 	 "duplicate \"recipient\"", 0},
 	{"relay with sender", "{\"type\":\"WEBRTC_OFFER\",\"recipient\":\"bob\",\"sender\":\"eve\",\"offer\":{}}", 0,
-	 "\"sender\" is set by the server", 0},
+	 NULL, PROTO_WEBRTC_OFFER},
 	{"relay with an escaped sender key", "{\"type\":\"WEBRTC_OFFER\",\"recipient\":\"bob\",\"s\\u0065nder\":1,\"offer\":{}}",
-	 0, "\"sender\" is set by the server", 0},
+	 0, NULL, PROTO_WEBRTC_OFFER},
+	{"relay with eight senders",
+	 "{\"type\":\"WEBRTC_OFFER\",\"recipient\":\"bob\",\"offer\":{},\"sender\":1,\"sender\":2,\"sender\":3,\"sender\":4,\"sender\":5,\"sender\":6,\"sender\":7,"
+	 "\"sender\":8}",
+	 0, NULL, PROTO_WEBRTC_OFFER},
+	{"relay with nine senders",
+	 "{\"type\":\"WEBRTC_OFFER\",\"recipient\":\"bob\",\"offer\":{},\"sender\":1,\"sender\":2,\"sender\":3,"
+	 "\"sender\":4,\"sender\":5,\"sender\":6,\"sender\":7,\"sender\":8,\"sender\":9}",
+	 0, "\"sender\" more than 8 times", 0},
 	{"sender nested is fine", "{\"type\":\"WEBRTC_OFFER\",\"recipient\":\"bob\",\"offer\":{\"sender\":1}}", 0, NULL,
 	 PROTO_WEBRTC_OFFER},
 	{"OFFER without offer", "{\"type\":\"WEBRTC_OFFER\",\"recipient\":\"bob\"}", 0, "\"offer\" must be an object", 0},
@@ -245,7 +254,7 @@ static const struct pcase cases[] = {
 	 "\"file.type\" must be a string", 0},
 	{"FILE_METADATA with sender",
 	 "{\"type\":\"FILE_METADATA\",\"sender\":\"x\",\"recipient\":\"bob\",\"file\":{\"name\":\"a\",\"size\":1}}", 0,
-	 "\"sender\" is set by the server", 0},
+	 NULL, PROTO_FILE_METADATA},
 
 	/* FILE_CHUNK. */
 	{"FILE_CHUNK",
@@ -339,8 +348,8 @@ static const struct pcase cases[] = {
 	 0},
 	{"FILE_COMPLETE with a number fileName", "{\"type\":\"FILE_COMPLETE\",\"recipient\":\"bob\",\"fileName\":1}", 0,
 	 "\"fileName\" must be a string", 0},
-	{"FILE_COMPLETE, sender before recipient check",
-	 "{\"type\":\"FILE_COMPLETE\",\"sender\":\"x\",\"fileName\":\"a\"}", 0, "\"sender\" is set by the server", 0},
+	{"FILE_COMPLETE with sender and no recipient",
+	 "{\"type\":\"FILE_COMPLETE\",\"sender\":\"x\",\"fileName\":\"a\"}", 0, "\"recipient\" must be a string", 0},
 };
 
 /* A copy of len bytes in a heap buffer of exactly that size. */
@@ -650,22 +659,53 @@ static const struct rcase rcases[] = {
 	 "{\"sender\":\"alice\",\"type\":\"FILE_METADATA\",\"file\":{\"name\":\"a\",\"size\":1},\"transferMode\":\"webrtc\"}"},
 	{"FILE_CHUNK", "{\"type\":\"FILE_CHUNK\",\"recipient\":\"bob\",\"file\":{\"name\":\"a\",\"offset\":0,\"data\":[1,2]}}",
 	 "{\"sender\":\"alice\",\"type\":\"FILE_CHUNK\",\"file\":{\"name\":\"a\",\"offset\":0,\"data\":[1,2]}}"},
+	{"sender first", "{\"sender\":\"eve\",\"type\":\"FILE_COMPLETE\",\"recipient\":\"bob\",\"fileName\":\"a.txt\"}",
+	 "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a.txt\"}"},
+	{"recipient then sender first", "{\"recipient\":\"bob\",\"sender\":\"eve\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"}",
+	 "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"}"},
+	{"recipient then sender last", "{\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\",\"recipient\":\"bob\",\"sender\":\"eve\"}",
+	 "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"}"},
+	{"sender between", "{\"type\":\"FILE_COMPLETE\",\"sender\":\"eve\",\"fileName\":\"a\",\"recipient\":\"bob\"}",
+	 "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"}"},
+	{"sender key escaped", "{\"type\":\"FILE_COMPLETE\",\"\\u0073ender\":\"eve\",\"recipient\":\"bob\",\"fileName\":\"a\"}",
+	 "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"}"},
+	{"senders everywhere, of any type, all cut; the nested one stays",
+	 "{\"sender\":1,\"type\":\"WEBRTC_ANSWER\",\"sender\":\"x\",\"recipient\":\"bob\",\"answer\":{\"sender\":\"n\"},"
+	 "\"sender\":null}",
+	 "{\"sender\":\"alice\",\"type\":\"WEBRTC_ANSWER\",\"answer\":{\"sender\":\"n\"}}"},
+	{"an echoed candidate",
+	 "{\"sender\":\"carol\",\"type\":\"WEBRTC_ICE_CANDIDATE\",\"candidate\":{\"candidate\":\"c\",\"sender\":\"n\"},"
+	 "\"recipient\":\"carol\"}",
+	 "{\"sender\":\"alice\",\"type\":\"WEBRTC_ICE_CANDIDATE\",\"candidate\":{\"candidate\":\"c\",\"sender\":\"n\"}}"},
+	{"sender and recipient, white space",
+	 "{ \"sender\" : \"eve\" , \"type\" : \"FILE_COMPLETE\" , \"recipient\" : \"bob\" , \"fileName\" : \"a\" }",
+	 "{\"sender\":\"alice\",  \"type\" : \"FILE_COMPLETE\"  , \"fileName\" : \"a\" }"},
+	{"sender and recipient adjacent, last, white space",
+	 "{\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"\n,\"recipient\":\"bob\"\n,\"sender\":\"eve\"\n}",
+	 "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"\n\n\n}"},
+	{"FILE_METADATA with a sender, mode added",
+	 "{\"type\":\"FILE_METADATA\",\"file\":{\"name\":\"a\",\"size\":1},\"sender\":\"eve\",\"recipient\":\"bob\"}",
+	 "{\"sender\":\"alice\",\"type\":\"FILE_METADATA\",\"file\":{\"name\":\"a\",\"size\":1},"
+	 "\"transferMode\":\"websocket\"}"},
 	{"unknown members and odd values pass as they are",
 	 "{\"type\":\"FILE_COMPLETE\",\"x\":[1e5,-0.5,\"\\u00e9\\ud83d\\ude00\"],\"recipient\":\"bob\",\"fileName\":\"\"}",
 	 "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"x\":[1e5,-0.5,\"\\u00e9\\ud83d\\ude00\"],\"fileName\":\"\"}"},
 };
 
 /* The forwarded message has every member of the original but the
- * recipient, with equal values, plus sender (and the added mode). */
+ * recipient and the sender, with equal values, plus the server's sender
+ * (and the added mode). json-c keeps one member per key. */
 static bool same_members(json_object *orig, json_object *fwd, bool mode_added)
 {
-	int want = json_object_object_length(orig) - 1 + 1 + (mode_added ? 1 : 0);
+	json_object *v;
+	int want = json_object_object_length(orig) - 1 - (json_object_object_get_ex(orig, "sender", &v) ? 1 : 0) + 1 +
+		   (mode_added ? 1 : 0);
 	if (json_object_object_length(fwd) != want)
 		return false;
 	json_object_object_foreach(orig, key, val)
 	{
 		json_object *other;
-		if (strcmp(key, "recipient") == 0)
+		if (strcmp(key, "recipient") == 0 || strcmp(key, "sender") == 0)
 			continue;
 		if (!json_object_object_get_ex(fwd, key, &other) || !json_object_equal(val, other))
 			return false;
@@ -705,10 +745,25 @@ static void check_forwarded(const char *name, const char *in, const char *want, 
 	}
 	json_object_put(o);
 	json_object_put(orig);
-	/* Our own scanner reads it as well: the sender is now refused. */
+	/* Our own scanner reads it as well (and wants a recipient). */
 	ok(proto_parse(out, strlen(out), &m2, &err) == RT_ERR && m2.is_json && m2.has_sender && !m2.has_recipient &&
 		   m2.type == m.type,
 	   "  proto_parse reads it back (%s)", err.msg);
+	/* An old client that echoes what it got, with a recipient put first:
+	 * relayed again with only the sender changed. */
+	char prefix[80];
+	snprintf(prefix, sizeof prefix, "{\"sender\":\"%s\",", sender_json);
+	if (strncmp(out, prefix, strlen(prefix)) == 0) {
+		char *echo = xasprintf("{\"recipient\":\"alice\",%s", out + 1);
+		char *want2 = xasprintf("{\"sender\":\"bob\",%s", out + strlen(prefix));
+		if (ok(proto_parse(echo, strlen(echo), &m2, &err) == RT_OK, "  its echo is accepted")) {
+			char *again = assemble(echo, &m2, "bob", &n);
+			is_str(again, want2, "  its echo is forwarded with the new sender only");
+			free(again);
+		}
+		free(echo);
+		free(want2);
+	}
 	free(out);
 }
 
@@ -1107,14 +1162,16 @@ static void test_extensions(void)
 		  "\"action\" must be" },
 		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"id\":\"a\",\"action\":3}", "\"action\" must be" },
 		{ "{\"type\":\"TRANSFER\",\"id\":\"a\",\"action\":\"offer\"}", "\"recipient\" must be a string" },
-		{ "{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"sender\":\"x\",\"id\":\"a\",\"action\":\"a\"}",
-		  "set by the server" },
 	};
 	for (size_t i = 0; i < RT_ARRAY_LEN(bad); i++) {
 		int rc = proto_parse(bad[i][0], strlen(bad[i][0]), &m, &err);
 		ok(rc == RT_ERR && strstr(err.msg, bad[i][1]), "refused: %s (%s)", bad[i][0],
 		   rc == RT_ERR ? err.msg : "accepted");
 	}
+	/* a client's sender is cut from TRANSFER too, like any relayed type */
+	check_forwarded("TRANSFER with a sender",
+			"{\"type\":\"TRANSFER\",\"recipient\":\"bob\",\"sender\":\"x\",\"id\":\"a\",\"action\":\"a\"}",
+			"{\"sender\":\"alice\",\"type\":\"TRANSFER\",\"id\":\"a\",\"action\":\"a\"}", "alice");
 	char out[256];
 	size_t en = proto_format_error_ext(out, sizeof out, "b\"ob is not online", "not_online", "b\"ob");
 	is_str(out, "{\"type\":\"ERROR\",\"message\":\"b\\\"ob is not online\",\"code\":\"not_online\",\"user\":\"b\\\"ob\"}",
