@@ -28,6 +28,7 @@
 /* Capabilities of a holder's client, readable from any worker. */
 #define DIR_CAP_BINARY 0x1u /* accepts binary relay chunks */
 #define DIR_CAP_TRANSFER 0x2u /* understands TRANSFER messages, version 1 */
+#define DIR_CAP_ANNOUNCED 0x4u /* sent CAPABILITIES: a new client, which shows file names as text */
 
 /* Where a name's holder is. caps is for anyone; the rest means something
  * only to the delivery back end that goes with the directory. */

@@ -153,6 +153,7 @@ struct scan {
 	} cuts[PROTO_CUTS_MAX];
 	uint32_t ncuts;
 	bool too_many_cuts; /* more "sender" members than PROTO_SENDER_MAX */
+	bool name_markup; /* some file name holds a PROTO_MARKUP_CHARS character */
 };
 
 static enum vkind kind_of(unsigned char c)
@@ -191,6 +192,40 @@ static int scan_key(struct scan *s, const struct key *keys, int nkeys)
 		if (keys[i].len == d.len && memcmp(keys[i].name, buf, d.len) == 0)
 			return i;
 	return -1;
+}
+
+static int hex_digit(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (unsigned char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A JSON string value [v, vend) (with its quotes, already checked by the
+ * lexer) holds, decoded, one of PROTO_MARKUP_CHARS: spelt as itself, as
+ * \" or as a \u escape. All of it is read, however long. */
+static bool string_has_markup(const unsigned char *v, const unsigned char *vend)
+{
+	if (vend - v < 2 || *v != '"')
+		return false;
+	for (const unsigned char *p = v + 1, *end = vend - 1; p < end; p++) {
+		unsigned cp = *p;
+		if (cp == '\\' && p + 1 < end) {
+			p++;
+			cp = *p == 'u' ? 0 : *p;
+			if (*p == 'u' && end - p > 4) {
+				for (int i = 1; i <= 4; i++)
+					cp = cp << 4 | (unsigned)hex_digit(p[i]);
+				p += 4;
+			} else if (*p != '"') {
+				continue; /* \\ \/ \b \f \n \r \t: none of them */
+			}
+		}
+		if (cp < 0x80 && cp != 0 && strchr(PROTO_MARKUP_CHARS, (int)cp))
+			return true;
+	}
+	return false;
 }
 
 /* Records the value [v, vend) as the last occurrence of a member. */
@@ -263,6 +298,8 @@ static bool scan_file(struct scan *s)
 			return false;
 		if (k >= 0)
 			note(&s->file[k], v, j->p);
+		if (k == F_NAME && string_has_markup(v, j->p))
+			s->name_markup = true;
 		int r = next_member(s, '}', &comma);
 		if (r < 0)
 			return false;
@@ -317,6 +354,8 @@ static bool scan_message(struct scan *s)
 		s->members++;
 		if (k >= 0)
 			note(&s->top[k], v, j->p);
+		if (k == K_FILE_NAME && string_has_markup(v, j->p))
+			s->name_markup = true;
 		cut_last = false;
 		if (k == K_RECIPIENT || k == K_SENDER) {
 			if (s->ncuts < PROTO_CUTS_MAX) {
@@ -467,6 +506,7 @@ static void fill(const struct scan *s, struct proto_msg *m)
 		decode_into(&top[K_USERNAME], m->username, PROTO_NAME_MAX, &m->username_len, &m->username_too_long);
 		m->username_raw = span_of(s, top[K_USERNAME].val, top[K_USERNAME].val + top[K_USERNAME].len);
 	}
+	m->file_name_markup = s->name_markup;
 	m->ncuts = s->ncuts;
 	for (uint32_t i = 0; i < s->ncuts; i++)
 		m->cuts[i] = member_cut(s, &s->cuts[i]);

@@ -29,6 +29,12 @@
 /* Largest size or offset accepted: 2^53 - 1, the last integer a
  * JavaScript peer holds exactly. */
 #define PROTO_INT_MAX ((UINT64_C(1) << 53) - 1)
+/* The characters that make a file name unsafe to show to an old client,
+ * which puts it into its page with innerHTML: '<' and '>' (tags), '&'
+ * (character references), '"', '\'' and '`' (the end of an attribute
+ * value). Without them a text cannot leave the text or quoted attribute
+ * it is put in. */
+#define PROTO_MARKUP_CHARS "<>&\"'`"
 /* Bytes of an unknown type name quoted back in the error message. */
 #define PROTO_TYPE_QUOTE_MAX 64
 /* The text the old server answered unparsable input with; clients know it. */
@@ -79,6 +85,7 @@ enum proto_error {
 	ERR_NO_BINARY, /* binary relay to a client that did not ask for it */
 	ERR_NO_TRANSFER, /* TRANSFER to a client that did not announce it */
 	ERR_RATE_LIMITED, /* GET_ICE_SERVERS too often */
+	ERR_UNSAFE_FILE_NAME, /* a file name with markup, to an old client */
 	ERR_COUNT
 };
 
@@ -142,6 +149,11 @@ struct proto_msg {
 	char file_name[PROTO_FILE_NAME_MAX + 1];
 	uint32_t file_name_len;
 	bool file_name_truncated;
+	/* Some top-level "fileName", or "name" of some top-level "file"
+	 * object (every occurrence, whole, decoded), holds a character of
+	 * PROTO_MARKUP_CHARS: an old client would run it as markup
+	 * (docs/protocol.md, "File names and old clients"). */
+	bool file_name_markup;
 	/* FILE_METADATA: "file.type" (optional) and "transferMode". */
 	char file_type[PROTO_MIME_MAX + 1];
 	uint32_t file_type_len;

@@ -207,6 +207,7 @@ static const char *const error_codes[] = {
 	[ERR_NO_BINARY] = "no_binary_relay",
 	[ERR_NO_TRANSFER] = "no_transfer",
 	[ERR_RATE_LIMITED] = "rate_limited",
+	[ERR_UNSAFE_FILE_NAME] = "unsafe_file_name",
 };
 /* clang-format on */
 _Static_assert(RT_ARRAY_LEN(error_codes) == ERR_COUNT, "a wire name for every error code");

@@ -47,6 +47,7 @@ struct user {
 	int64_t opened_ms;
 	struct notice notices[NOTICES];
 	struct transfer_book *book; /* files this user is sending */
+	bool announced; /* sent CAPABILITIES: not an old client */
 	bool binary_ok; /* said CAPABILITIES {binaryRelay: true} */
 	uint8_t transfer_version; /* CAPABILITIES {transfer: N} */
 	bool ice_ok; /* CAPABILITIES {iceServers: true}: ICE_SERVERS is pushed */
@@ -201,7 +202,8 @@ static void tell_undelivered(struct user *u, const char *name, enum deliver_kind
 
 static uint32_t caps_of(const struct user *u)
 {
-	return (u->binary_ok ? DIR_CAP_BINARY : 0) | (u->transfer_version >= 1 ? DIR_CAP_TRANSFER : 0);
+	return (u->binary_ok ? DIR_CAP_BINARY : 0) | (u->transfer_version >= 1 ? DIR_CAP_TRANSFER : 0) |
+	       (u->announced ? DIR_CAP_ANNOUNCED : 0);
 }
 
 /* ICE_SERVERS with credentials for this user's name; the next one is due
@@ -314,6 +316,7 @@ static void send_user_list(struct user *u)
 
 static void on_capabilities(struct user *u, const struct proto_msg *m)
 {
+	u->announced = true;
 	u->binary_ok = m->binary_relay;
 	u->transfer_version = m->transfer_version >= 1 ? 1 : 0;
 	bool ice_was = u->ice_ok;
@@ -370,7 +373,19 @@ static void relay(struct user *u, const char *buf, const struct proto_msg *m)
 	}
 	/* TRANSFER is for new clients only: an old one would not know it */
 	uint32_t need = m->type == PROTO_TRANSFER ? DIR_CAP_TRANSFER : 0;
+	/* a file name with markup reaches only clients that show it as text:
+	 * an old one would run it (docs/protocol.md) */
+	bool unsafe_name = m->file_name_markup && (m->type == PROTO_FILE_METADATA || m->type == PROTO_FILE_CHUNK ||
+						   m->type == PROTO_FILE_COMPLETE);
+	if (unsafe_name)
+		need |= DIR_CAP_ANNOUNCED;
 	enum deliver_result r = S.dl->send(ws_id(u->c), m->recipient, DELIVER_TEXT, need, iov, (int)ns);
+	if (r == DELIVER_UNSUPPORTED && unsafe_name) {
+		tell(u, m->recipient, ERR_UNSAFE_FILE_NAME,
+		     " uses an older client that would run markup in this file name: rename the file without any "
+		     "of < > & \" ' ` and send it again");
+		return;
+	}
 	if (r != DELIVERED) {
 		tell_undelivered(u, m->recipient, DELIVER_TEXT, r);
 		return;

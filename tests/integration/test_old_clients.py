@@ -6,6 +6,9 @@ exact bytes matter.
 * A client's own top-level "sender" is cut and the server's stamped, every
   one of them; a nested "sender" is data. An old client that echoes what it
   received keeps working.
+* A file name that an old client would run as markup is not delivered to
+  an old client, on this worker or another one; the sender hears it once;
+  a new client (one that sent CAPABILITIES) gets the name as it is.
 """
 
 import asyncio
@@ -13,7 +16,13 @@ import json
 
 import pytest
 
+from helpers import wait_for
+from test_interop import legacy_ws  # noqa: F401 (fixture)
 from wsutil import close_all, connect_on, raw_on, run
+
+BAD_NAME = "<img src=x onerror=alert(1)>"
+CODE = "unsafe_file_name"
+
 
 def start(daemon, workers):
     return daemon(config={"workers": workers})
@@ -119,3 +128,82 @@ def test_old_client_that_echoes_what_it_got(daemon, workers, same):
         finally:
             await close_all([a, b])
     run(body())
+
+
+def worker_of(old):
+    return int(old.ws.response_headers["X-RTFT-Worker"])
+
+
+@pytest.mark.parametrize("workers,same", LAYOUTS, ids=LAYOUT_IDS)
+def test_markup_file_name_does_not_reach_an_old_client(legacy_ws, daemon, workers, same):
+    """A new client (the web page, say) sends files to the old extension:
+    the one whose name would run as markup there is refused with one
+    ERROR naming the problem; the next, plainly named, arrives."""
+    d = start(daemon, workers)
+    old = legacy_ws(d, "oldext")
+
+    async def body():
+        a = await connect_on(d, where(workers, same)(worker_of(old)))
+        try:
+            await a.send({"type": "CAPABILITIES", "transfer": 1})
+            await a.next("CAPABILITIES")
+            await a.register("alice")
+            meta = {"type": "FILE_METADATA", "recipient": "oldext", "file": {"name": BAD_NAME, "size": 3},
+                    "transferMode": "websocket"}
+            await a.send(meta)
+            err = await a.next("ERROR")
+            assert err == {"type": "ERROR", "code": CODE, "user": "oldext",
+                           "message": "oldext uses an older client that would run markup in this file name: "
+                                      "rename the file without any of < > & \" ' ` and send it again"}, err
+            # the chunks and the completion that follow: dropped too, no second ERROR
+            await a.send({"type": "FILE_CHUNK", "recipient": "oldext",
+                          "file": {"name": BAD_NAME, "offset": 0, "data": [1, 2, 3]}})
+            await a.send({"type": "FILE_COMPLETE", "recipient": "oldext", "fileName": BAD_NAME})
+            # the same name spelt with escapes, as a JSON text of our own
+            await a.send('{"type":"FILE_METADATA","recipient":"oldext","file":{"name":"x\\u003cb\\u003e","size":1}}')
+            await a.send(dict(meta, file={"name": "notes.txt", "size": 3}))
+            await a.send({"type": "FILE_CHUNK", "recipient": "oldext",
+                          "file": {"name": "notes.txt", "offset": 0, "data": [1, 2, 3]}})
+            await a.send({"type": "FILE_COMPLETE", "recipient": "oldext", "fileName": "notes.txt"})
+            await a.ping()
+            assert not a.pending("ERROR"), a.pending("ERROR")
+        finally:
+            await close_all([a])
+    run(body())
+    files = old.wait_files(1, timeout=20)
+    assert [f["name"] for f in files] == ["notes.txt"] and bytes(files[0]["data"]) == b"\x01\x02\x03"
+    assert [m["file"]["name"] for m in old.metas] == ["notes.txt"], old.metas
+    assert not old.errors and not old.unknown, (old.errors, old.unknown)
+
+
+@pytest.mark.parametrize("workers,same", LAYOUTS, ids=LAYOUT_IDS)
+def test_old_sender_hears_once_and_a_new_receiver_gets_the_name(legacy_ws, daemon, workers, same):
+    """The old extension sends: to another old client a markup name is
+    refused with one plain v1 ERROR (no code); to a new client it arrives
+    as it is."""
+    d = start(daemon, workers)
+    sender = legacy_ws(d, "oldsend")
+    receiver = legacy_ws(d, "oldrecv")
+
+    async def body():
+        n = await connect_on(d, where(workers, same)(worker_of(sender)))
+        try:
+            await n.send({"type": "CAPABILITIES"})
+            await n.next("CAPABILITIES")
+            await n.register("newpage")
+            await asyncio.to_thread(sender.send_file, "oldrecv", BAD_NAME, b"abc")
+            await asyncio.to_thread(sender.send_file, "newpage", BAD_NAME, b"abc")
+            meta = await n.next("FILE_METADATA")
+            assert meta["file"]["name"] == BAD_NAME and meta["sender"] == "oldsend"
+            done = await n.next("FILE_COMPLETE")
+            assert done == {"sender": "oldsend", "type": "FILE_COMPLETE", "fileName": BAD_NAME}
+            await asyncio.to_thread(sender.send_file, "oldrecv", "plain.txt", b"xyz")
+        finally:
+            await close_all([n])
+    run(body())
+    files = receiver.wait_files(1, timeout=20)
+    assert [f["name"] for f in files] == ["plain.txt"]
+    assert [m["file"]["name"] for m in receiver.metas] == ["plain.txt"] and not receiver.errors
+    wait_for(lambda: sender.errors, 10, "the ERROR to the old sender")
+    assert sender.errors == ["oldrecv uses an older client that would run markup in this file name: "
+                             "rename the file without any of < > & \" ' ` and send it again"], sender.errors

@@ -357,7 +357,7 @@ META_RTC = {"type": "FILE_METADATA", "recipient": "bob",
 META_WS = {"type": "FILE_METADATA", "recipient": "bob",
            "file": {"name": "notes.txt", "size": 12, "type": "text/plain"}, "transferMode": "websocket"}
 META_NONE = {"type": "FILE_METADATA", "recipient": "bob",
-             "file": {"name": "<b>a.txt</b>", "size": 0, "type": ""}}
+             "file": {"name": "r\u00e9sum\u00e9 (1).txt", "size": 0, "type": ""}}
 CHUNK = {"type": "FILE_CHUNK", "recipient": "bob",
          "file": {"name": "notes.txt", "size": 12, "offset": 0, "data": list(b"hello world\n")}}
 COMPLETE = {"type": "FILE_COMPLETE", "recipient": "bob", "fileName": "notes.txt"}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { errorKind } from '../../www/js/errors.js';
 
 test('a code and a user are taken as they are', () => {
-	for (const code of ['not_online', 'slow_recipient', 'no_binary_relay', 'no_transfer'])
+	for (const code of ['not_online', 'slow_recipient', 'no_binary_relay', 'no_transfer', 'unsafe_file_name'])
 		assert.deepEqual(errorKind('whatever', code, 'bob'), { kind: code, user: 'bob' });
 });
 
@@ -22,6 +22,8 @@ test('the texts of servers without codes', () => {
 		['d.e-f is not keeping up: a message to them was not delivered, send it again later', 'slow_recipient', 'd.e-f'],
 		['bob does not accept binary relay: send the file as FILE_CHUNK messages', 'no_binary_relay', 'bob'],
 		['bob does not understand TRANSFER messages', 'no_transfer', 'bob'],
+		['old.ext uses an older client that would run markup in this file name: rename the file without any of ' +
+			'< > & " \' ` and send it again', 'unsafe_file_name', 'old.ext'],
 		['unknown message type "PEER_INFO"', 'no_peer_info', null],
 		['unknown message type "TRANSFER"', 'no_transfer_server', null],
 	];

@@ -1007,7 +1007,7 @@ static void test_error_codes(void)
 		[ERR_SLOW_RECIPIENT] = "slow_recipient", [ERR_BINARY] = "binary",
 		[ERR_USERNAME_INVALID] = "username_invalid", [ERR_USERNAME_TAKEN] = "username_taken",
 		[ERR_NO_BINARY] = "no_binary_relay", [ERR_NO_TRANSFER] = "no_transfer",
-		[ERR_RATE_LIMITED] = "rate_limited",
+		[ERR_RATE_LIMITED] = "rate_limited", [ERR_UNSAFE_FILE_NAME] = "unsafe_file_name",
 	};
 	for (int e = 0; e < ERR_COUNT; e++)
 		ok(strcmp(proto_error_code((enum proto_error)e), want[e]) == 0, "error code %d is %s", e, want[e]);
@@ -1239,6 +1239,65 @@ static void test_string_scan(void)
 	   bad);
 }
 
+/* Which file names an old client would run as markup (proto.h,
+ * PROTO_MARKUP_CHARS): decoded, every occurrence, however long. */
+static void test_file_name_markup(void)
+{
+	static const struct {
+		const char *in;
+		bool markup;
+	} mcases[] = {
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"a.txt\",\"size\":1}}", false },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"<img src=x onerror=alert(1)>\","
+		  "\"size\":1}}",
+		  true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"a>b\",\"size\":1}}", true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"Tom & Jerry.mp4\",\"size\":1}}", true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"it's.txt\",\"size\":1}}", true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"a`b\",\"size\":1}}", true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"say \\\"hi\\\".txt\",\"size\":1}}",
+		  true },
+		/* spelt with escapes, as a browser decodes them */
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"\\u003cb\\u003E\",\"size\":1}}", true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"a\\u0026b\",\"size\":1}}", true },
+		/* an escaped backslash followed by u003c is no '<' */
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"a\\\\u003c\",\"size\":1}}", false },
+		/* what looks like markup but is not: full-width brackets, slashes, \u0000 */
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"\xef\xbc\x9c" "b\xef\xbc\x9e "
+		  "a\\/b=c;(1)\\u0000 \\ud83d\\ude00\",\"size\":1}}",
+		  false },
+		/* past the bytes kept of the name */
+		{ "{\"type\":\"FILE_CHUNK\",\"recipient\":\"bob\",\"file\":{\"name\":\""
+		  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+		  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+		  "0123456789012345678901234567890123456789012345678901234567890123456789<script>\",\"offset\":0,"
+		  "\"data\":[]}}",
+		  true },
+		{ "{\"type\":\"FILE_COMPLETE\",\"recipient\":\"bob\",\"fileName\":\"<b>\"}", true },
+		{ "{\"type\":\"FILE_COMPLETE\",\"recipient\":\"bob\",\"fileName\":\"b\"}", false },
+		/* any occurrence: an earlier name, an earlier file object */
+		{ "{\"type\":\"FILE_COMPLETE\",\"recipient\":\"bob\",\"fileName\":\"<b>\",\"fileName\":\"b\"}", true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"<b>\",\"name\":\"b\",\"size\":1}}",
+		  true },
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"<b>\"},\"file\":{\"name\":\"b\","
+		  "\"size\":1}}",
+		  true },
+		/* other members with markup are not file names */
+		{ "{\"type\":\"FILE_METADATA\",\"recipient\":\"bob\",\"file\":{\"name\":\"b\",\"type\":\"<x>\",\"size\":1,"
+		  "\"x\":{\"name\":\"<y>\"}},\"name\":\"<z>\"}",
+		  false },
+	};
+	struct proto_msg m;
+	struct rt_err err;
+	for (size_t i = 0; i < RT_ARRAY_LEN(mcases); i++) {
+		int rc = proto_parse(mcases[i].in, strlen(mcases[i].in), &m, &err);
+		ok(rc == RT_OK && m.file_name_markup == mcases[i].markup, "file name %s markup: %.90s", mcases[i].markup ? "is" : "is not",
+		   mcases[i].in);
+		if (rc != RT_OK)
+			printf("#   error: %s\n", err.msg);
+	}
+}
+
 int main(void)
 {
 	test_binary();
@@ -1248,6 +1307,7 @@ int main(void)
 	test_depth();
 	test_fields();
 	test_relay();
+	test_file_name_markup();
 	test_data_positions();
 	test_escape();
 	test_string_scan();

@@ -311,6 +311,62 @@ static void test_capabilities(void)
 	stub_ws_gone(a);
 }
 
+/* A file name with markup goes only to clients that announced
+ * themselves (DIR_CAP_ANNOUNCED), here or elsewhere; the sender hears it
+ * once per recipient and interval. */
+static void test_file_names(void)
+{
+	static const char meta[] =
+		"{\"type\":\"FILE_METADATA\",\"recipient\":\"%s\",\"file\":{\"name\":\"%s\",\"size\":3}}";
+	struct ws_conn *a = login(1, "alice"), *b = login(2, "bob");
+	char msg[256];
+	stub_ws_clear(a);
+	stub_ws_clear(b);
+	snprintf(msg, sizeof msg, meta, "bob", "<img src=x onerror=alert(1)>");
+	stub_ws_text(a, msg);
+	ok(b->n == 0, "a file name with markup does not reach an old client");
+	ok(has(stub_ws_last(a), "bob uses an older client that would run markup in this file name"),
+	   "the sender is told why");
+	int n = a->n;
+	stub_ws_text(a, "{\"type\":\"FILE_CHUNK\",\"recipient\":\"bob\",\"file\":{\"name\":\"<img src=x "
+			"onerror=alert(1)>\",\"offset\":0,\"data\":[1,2,3]}}");
+	stub_ws_text(a, "{\"type\":\"FILE_COMPLETE\",\"recipient\":\"bob\",\"fileName\":\"<img src=x onerror=alert(1)>\"}");
+	ok(b->n == 0 && a->n == n, "nor do its chunks and completion, and the notice is not repeated");
+	snprintf(msg, sizeof msg, meta, "bob", "a.txt");
+	stub_ws_text(a, msg);
+	ok(b->n == 1 && has(stub_ws_last(b), "\"name\":\"a.txt\""), "a plain name reaches the old client");
+
+	stub_ws_text(b, "{\"type\":\"CAPABILITIES\"}");
+	ok(dir_find("bob")->caps & DIR_CAP_ANNOUNCED, "CAPABILITIES, even empty, marks a new client");
+	stub_ws_clear(b);
+	snprintf(msg, sizeof msg, meta, "bob", "Tom & Jerry <3>.mp4");
+	stub_ws_text(a, msg);
+	ok(b->n == 1 && has(stub_ws_last(b), "\"name\":\"Tom & Jerry <3>.mp4\""), "a new client gets the name as it is");
+
+	hold_elsewhere("olga", 8, 0);
+	hold_elsewhere("nina", 9, DIR_CAP_ANNOUNCED);
+	int f0 = far_count;
+	stub_ws_clear(a);
+	snprintf(msg, sizeof msg, meta, "olga", "x\\u003cy");
+	stub_ws_text(a, msg);
+	ok(far_count == f0 && has(stub_ws_last(a), "olga uses an older client"),
+	   "an old client elsewhere is refused from the directory's capabilities");
+	snprintf(msg, sizeof msg, meta, "nina", "x\\u003cy");
+	stub_ws_text(a, msg);
+	ok(far_count == f0 + 1 && has(far_msg, "x\\u003cy"), "a new client elsewhere gets it");
+	d_release("olga", ELSEWHERE + 8);
+	d_release("nina", ELSEWHERE + 9);
+
+	/* an old client's own sender is replaced by the server's */
+	stub_ws_clear(b);
+	stub_ws_text(a, "{\"sender\":\"mallory\",\"type\":\"FILE_COMPLETE\",\"recipient\":\"bob\",\"fileName\":\"a\","
+			"\"sender\":\"bob\"}");
+	is_str(stub_ws_last(b), "{\"sender\":\"alice\",\"type\":\"FILE_COMPLETE\",\"fileName\":\"a\"}",
+	       "a client's senders are cut and the server's stamped");
+	stub_ws_gone(b);
+	stub_ws_gone(a);
+}
+
 static void test_lists(struct event_base *base)
 {
 	struct ws_conn *a = login(1, "alice"), *b = login(2, "bob");
@@ -380,6 +436,7 @@ int main(void)
 	test_relay();
 	test_elsewhere();
 	test_capabilities();
+	test_file_names();
 	test_lists(base);
 	test_name_table();
 	session_apply(cfg);

@@ -326,6 +326,10 @@ export class Engine extends EventTarget {
 			hit = this._failWith(user, (t) => t.protocol === 'transfer',
 				user + "'s client does not understand this page's transfers");
 			break;
+		case 'unsafe_file_name':
+			hit = this._failWith(user, (t) => t.direction === 'send' && t.protocol === 'v1',
+				user + "'s older client cannot be sent this file name: rename the file without < > & \" ' `");
+			break;
 		case 'no_transfer_server':
 			for (const t of this.transfers.values())
 				if (t.protocol === 'transfer' && !isFinal(t))

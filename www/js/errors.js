@@ -3,11 +3,11 @@
 // errorKind(text, code, who) -> {kind, user}: servers that know this
 // page's extensions send a code and the user concerned (docs/protocol.md,
 // "ERROR"); older ones only English text, matched here and nowhere else.
-// kind is one of not_online, slow_recipient, no_binary_relay, no_transfer
-// (each with the user), no_peer_info, no_transfer_server (user null), or
+// kind is one of not_online, slow_recipient, no_binary_relay, no_transfer,
+// unsafe_file_name (each with the user), no_peer_info, no_transfer_server (user null), or
 // null when the error is about nothing the transfers know.
 
-const CODED = ['not_online', 'slow_recipient', 'no_binary_relay', 'no_transfer'];
+const CODED = ['not_online', 'slow_recipient', 'no_binary_relay', 'no_transfer', 'unsafe_file_name'];
 
 // The texts, as rtftd words them (docs/protocol.md, "Errors").
 const FORMS = [
@@ -15,6 +15,7 @@ const FORMS = [
 	[/^(\S+) is not keeping up/, 'slow_recipient'],
 	[/^(\S+) does not accept binary relay/, 'no_binary_relay'],
 	[/^(\S+) does not understand TRANSFER messages/, 'no_transfer'],
+	[/^(\S+) uses an older client that would run markup in this file name/, 'unsafe_file_name'],
 ];
 
 export function errorKind(text, code, who) {
