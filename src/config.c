@@ -206,8 +206,7 @@ bool config_key_is_known(const char *name)
 	return find_key_ci(name) >= 0 || find_retired(name);
 }
 
-static void diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...) RT_PRINTF(3, 4);
-static void diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...)
+void config_diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...)
 {
 	if (!d)
 		return;
@@ -446,8 +445,8 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		free(cfg->source[k]);
 		cfg->source[k] = xstrdup(where);
 	} else {
-		diag_add(d, CONFIG_DIAG_ERROR, "%s: %s = \"%s\": expected %s%s", where, key->name, shown, key->expect,
-			 detail);
+		config_diag_add(d, CONFIG_DIAG_ERROR, "%s: %s = \"%s\": expected %s%s", where, key->name, shown,
+				key->expect, detail);
 	}
 	free(redacted);
 	free(val);
@@ -541,7 +540,7 @@ static void load_file_text(struct config *cfg, const char *name, char *text, str
 		char where[600];
 		snprintf(where, sizeof where, "%s:%d", name, lineno);
 		if (!eq) {
-			diag_add(d, CONFIG_DIAG_ERROR, "%s: expected \"key = value\", got \"%.60s\"", where, s);
+			config_diag_add(d, CONFIG_DIAG_ERROR, "%s: expected \"key = value\", got \"%.60s\"", where, s);
 			continue;
 		}
 		*eq = '\0';
@@ -550,18 +549,18 @@ static void load_file_text(struct config *cfg, const char *name, char *text, str
 		int idx = find_key(k);
 		const struct retired_key *old = idx < 0 ? find_retired(k) : NULL;
 		if (old) {
-			diag_add(d, CONFIG_DIAG_WARNING, "%s: key \"%s\" is no longer used (%s): remove it", where, k,
-				 old->why);
+			config_diag_add(d, CONFIG_DIAG_WARNING, "%s: key \"%s\" is no longer used (%s): remove it",
+					where, k, old->why);
 			continue;
 		}
 		if (idx < 0) {
 			int ci = find_key_ci(k);
 			if (ci >= 0)
-				diag_add(d, CONFIG_DIAG_WARNING,
-					 "%s: unknown key \"%s\" (keys are lower case in the file: %s)", where, k,
-					 keys[ci].name);
-			else
-				diag_add(d, CONFIG_DIAG_WARNING, "%s: unknown key \"%s\" ignored", where, k);
+				config_diag_add(d, CONFIG_DIAG_WARNING,
+						"%s: unknown key \"%s\" (keys are lower case in the file: %s)", where,
+						k, keys[ci].name);
+			else if (!config_lint_name(k, where, false, d))
+				config_diag_add(d, CONFIG_DIAG_WARNING, "%s: unknown key \"%s\" ignored", where, k);
 			continue;
 		}
 		(void)set_value(cfg, idx, v, where, d);
@@ -595,14 +594,15 @@ static void load_env_file(struct config *cfg, const char *path, char *text, bool
 			s = str_trim(s + 7);
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			diag_add(d, CONFIG_DIAG_WARNING, "%s:%d: not a KEY=VALUE line, ignored", path, lineno);
+			config_diag_add(d, CONFIG_DIAG_WARNING, "%s:%d: not a KEY=VALUE line, ignored", path, lineno);
 			continue;
 		}
 		*eq = '\0';
 		char *k = str_trim(s);
 		char *v = unquote(eq + 1);
 		if (use_environ && getenv(k))
-			continue;
+			continue; /* the environment's value wins, and is looked at there */
+		bool ours = strcmp(k, "RTFT_ENV") == 0;
 		for (int i = 0; i < NKEYS; i++) {
 			char *u = upper(keys[i].name);
 			bool match = strcmp(u, k) == 0 ||
@@ -614,7 +614,13 @@ static void load_env_file(struct config *cfg, const char *path, char *text, bool
 				char where[600];
 				snprintf(where, sizeof where, "%s:%d (%s)", path, lineno, k);
 				(void)set_value(cfg, i, v, where, d);
+				ours = true;
 			}
+		}
+		if (!ours) {
+			char where[600];
+			snprintf(where, sizeof where, "%s:%d", path, lineno);
+			(void)config_lint_name(k, where, true, d);
 		}
 	}
 }
@@ -638,6 +644,7 @@ static void load_environ(struct config *cfg, struct config_diag *d)
 	const char *rtenv = getenv("RTFT_ENV");
 	if (rtenv)
 		(void)set_value(cfg, find_key("node_env"), rtenv, "environment RTFT_ENV", d);
+	config_lint_environ(d);
 }
 
 /* the fields computed from keys */
@@ -660,37 +667,34 @@ static void validate(struct config *cfg, struct config_diag *d)
 		if (parse_addr(cfg->metrics_listen, &h, &p) == RT_OK) {
 			if (p == cfg->port && (strcmp(h, cfg->host) == 0 || strcmp(cfg->host, "0.0.0.0") == 0 ||
 					       strcmp(cfg->host, "::") == 0))
-				diag_add(d, CONFIG_DIAG_ERROR,
-					 "metrics_listen = \"%s\": expected a port other than the main port %d",
-					 cfg->metrics_listen, cfg->port);
+				config_diag_add(d, CONFIG_DIAG_ERROR,
+						"metrics_listen = \"%s\": expected a port other than the main port %d",
+						cfg->metrics_listen, cfg->port);
 			free(h);
 		}
 	}
 	if (cfg->ice_check_interval_ms > 0 && cfg->ice_check_interval_ms < 100)
-		diag_add(d, CONFIG_DIAG_ERROR, "ice_check_interval_ms = \"%d\": expected %s",
-			 cfg->ice_check_interval_ms, keys[find_key("ice_check_interval_ms")].expect);
+		config_diag_add(d, CONFIG_DIAG_ERROR, "ice_check_interval_ms = \"%d\": expected %s",
+				cfg->ice_check_interval_ms, keys[find_key("ice_check_interval_ms")].expect);
 	struct ice_config ic;
 	struct rt_err ierr;
 	if (ice_config_init(&ic, cfg->stun_servers, cfg->turn_servers, cfg->ice_transport_policy, cfg->turn_secret,
 			    cfg->turn_ttl, cfg->p2p_timeout_ms, &ierr) != RT_OK)
-		diag_add(d, CONFIG_DIAG_ERROR, "%s", ierr.msg);
+		config_diag_add(d, CONFIG_DIAG_ERROR, "%s", ierr.msg);
 	else
 		ice_config_fini(&ic);
 	int tp = find_key("trusted_proxies");
 	if (!cfg->trust_proxy && cfg->source[tp] && strcmp(cfg->source[tp], "default") != 0)
-		diag_add(d, CONFIG_DIAG_WARNING,
-			 "%s: trusted_proxies is set but trust_proxy is off: X-Forwarded-For and Forwarded are "
-			 "ignored",
-			 cfg->source[tp]);
+		config_diag_add(d, CONFIG_DIAG_WARNING,
+				"%s: trusted_proxies is set but trust_proxy is off: X-Forwarded-For and Forwarded are "
+				"ignored",
+				cfg->source[tp]);
 	if (cfg->trust_proxy && cfg->trusted.n == 0)
-		diag_add(d, CONFIG_DIAG_WARNING,
-			 "trust_proxy is on but trusted_proxies is empty: no peer is trusted, forwarding headers are "
-			 "ignored");
-	if (cfg->is_production && str_has_prefix(cfg->external_url, "http://"))
-		diag_add(d, CONFIG_DIAG_WARNING,
-			 "external_url = \"%s\": plain http in production; browsers need https for WebRTC outside "
-			 "localhost",
-			 cfg->external_url);
+		config_diag_add(
+			d, CONFIG_DIAG_WARNING,
+			"trust_proxy is on but trusted_proxies is empty: no peer is trusted, forwarding headers are "
+			"ignored");
+	config_check_production(cfg, d);
 }
 
 struct config *config_load(const struct config_src *src, struct config_diag *d)
@@ -702,7 +706,7 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	if (src->file_explicit || access(file, F_OK) == 0) {
 		char *text = NULL;
 		if (read_file(file, &text, &err) != RT_OK) {
-			diag_add(d, CONFIG_DIAG_ERROR, "cannot read config file %s: %s", file, err.msg);
+			config_diag_add(d, CONFIG_DIAG_ERROR, "cannot read config file %s: %s", file, err.msg);
 		} else {
 			load_file_text(cfg, file, text, d);
 			free(text);
@@ -712,7 +716,7 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 	if (src->env_file) {
 		char *text = NULL;
 		if (read_file(src->env_file, &text, &err) != RT_OK) {
-			diag_add(d, CONFIG_DIAG_ERROR, "cannot read env file %s: %s", src->env_file, err.msg);
+			config_diag_add(d, CONFIG_DIAG_ERROR, "cannot read env file %s: %s", src->env_file, err.msg);
 		} else {
 			load_env_file(cfg, src->env_file, text, src->use_environ, d);
 			free(text);
@@ -730,10 +734,12 @@ struct config *config_load(const struct config_src *src, struct config_diag *d)
 		int idx = find_key_ci(k);
 		const struct retired_key *old = find_retired(k);
 		if (eq && old)
-			diag_add(d, CONFIG_DIAG_WARNING, "command line: key \"%s\" is no longer used (%s): remove it",
-				 old->name, old->why);
+			config_diag_add(d, CONFIG_DIAG_WARNING,
+					"command line: key \"%s\" is no longer used (%s): remove it", old->name,
+					old->why);
 		else if (!eq || idx < 0)
-			diag_add(d, CONFIG_DIAG_ERROR, "command line: \"%s\": expected key=value with a known key", o);
+			config_diag_add(d, CONFIG_DIAG_ERROR,
+					"command line: \"%s\": expected key=value with a known key", o);
 		else
 			(void)set_value(cfg, idx, eq + 1, "command line", d);
 		free(k);

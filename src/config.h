@@ -103,6 +103,8 @@ struct config_diag {
 	int nerrors;
 };
 void config_diag_fini(struct config_diag *d);
+/* Adds one line to d (d may be NULL: nothing happens). */
+void config_diag_add(struct config_diag *d, enum config_severity sev, const char *fmt, ...) RT_PRINTF(3, 4);
 /* The one printer of diag, in the master: to_log, each line through the
  * log at its severity as "config <text>"; else to stderr as "rtftd: error:
  * <text>" or "rtftd: warning: <text>" (rtftd -t). */
@@ -153,6 +155,25 @@ const char *config_apply_name(enum config_apply a);
 /* name (any case, '_' not '-') is a key, or a retired one that is still
  * accepted with a warning: main.c takes --name=value as a setting then. */
 bool config_key_is_known(const char *name);
+
+/* ---- config_check.c ---- */
+
+/* Production mode's refusals (is_production): one error line per problem,
+ * all of them. Called by validation. */
+void config_check_production(const struct config *cfg, struct config_diag *d);
+/* The key name looks like a typing error for (upper_case: environment
+ * names; else file keys): the same first letter, one edit away (two for
+ * keys of 8 letters or more, a swap of neighbours being one), only
+ * letters of that case, digits and '_'. NULL when none or when name is a
+ * key. */
+const char *config_typo_of(const char *name, bool upper_case);
+/* A name rtftd does not take (not a key), seen at where: a warning that
+ * says what to use instead when it is a variable of an RTFT deployment
+ * rtftd has no use for (SMTP_*, S3_*, REDIS_URL, ...), or which key it
+ * looks like a typing error for. True when it warned. */
+bool config_lint_name(const char *name, const char *where, bool upper_case, struct config_diag *d);
+/* config_lint_name() for every variable of the process environment. */
+void config_lint_environ(struct config_diag *d);
 
 /* libpq's sslmode name for a db_ssl value ("disable" ... "verify-full"). */
 const char *config_db_sslmode(enum db_ssl_mode m);

@@ -31,6 +31,166 @@ static bool diag_has(const struct config_diag *d, const char *needle)
 	return false;
 }
 
+static int count_lines(const struct config_diag *d, enum config_severity sev, const char *needle)
+{
+	int n = 0;
+	for (int i = 0; i < d->nlines; i++)
+		n += d->lines[i].severity == sev && strstr(d->lines[i].text, needle) != NULL;
+	return n;
+}
+
+static void print_diag(const struct config_diag *d)
+{
+	for (int i = 0; i < d->nlines; i++)
+		printf("#   %s: %s\n", d->lines[i].severity == CONFIG_DIAG_ERROR ? "error" : "warning", d->lines[i].text);
+}
+
+/* Production mode refuses to start, one line per problem, all of them. */
+static void test_production(void)
+{
+	struct config_diag d = { 0 };
+	struct config_src src = { .file = write_file("prod.conf", "node_env = production\n"), .file_explicit = true };
+	struct config *c = config_load(&src, &d);
+	ok(c == NULL && d.nerrors == 1 && count_lines(&d, CONFIG_DIAG_ERROR, "production: external_url is not set") == 1,
+	   "production without external_url is refused");
+	config_diag_fini(&d);
+	free((char *)src.file);
+
+	src.file = write_file("prod.conf", "node_env = production\n"
+					   "external_url = http://rtft.example\n"
+					   "turn_secret = 0123456789abcdef0123456789abcdef, short\n"
+					   "metrics_listen = 0.0.0.0:9464\n"
+					   "database_url = postgres://rtft:hunter2@db.example:5432/rtft\n"
+					   "db_ssl = disable\n");
+	c = config_load(&src, &d);
+	ok(c == NULL && d.nerrors == 4, "every problem is listed (%d errors)", d.nerrors);
+	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: external_url = \"http://rtft.example\": expected an https://"),
+	   "  external_url over http");
+	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: turn_secret: secret 2 is 5 bytes: expected at least 32") &&
+		   !diag_has(&d, "secret 1 "),
+	   "  the short TURN secret, by its place, not its value");
+	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: metrics_listen = \"0.0.0.0:9464\" serves /metrics beyond "
+					      "loopback"),
+	   "  /metrics beyond loopback");
+	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: database_url sends a password to db.example without TLS "
+					      "(db_ssl = disable)"),
+	   "  a database password in clear over the network");
+	ok(!diag_has(&d, "hunter2") && !diag_has(&d, "0123456789abcdef"), "  no secret is shown");
+	if (d.nerrors != 4)
+		print_diag(&d);
+	config_diag_fini(&d);
+	free((char *)src.file);
+
+	/* what production accepts */
+	const char *fine[] = {
+		"external_url = https://rtft.example\n",
+		"external_url = https://rtft.example\nturn_secret = 0123456789abcdef0123456789abcdef\n"
+		"metrics_listen = [::1]:9464\n",
+		"external_url = https://rtft.example\nmetrics_listen = off\n",
+		"external_url = https://rtft.example\nmetrics_listen = 127.0.0.2:9000\n",
+		"external_url = https://rtft.example\ndatabase_url = postgres://rtft:pw@127.0.0.1/rtft\ndb_ssl = disable\n",
+		"external_url = https://rtft.example\ndatabase_url = postgres://rtft:pw@localhost/rtft\ndb_ssl = false\n",
+		"external_url = https://rtft.example\ndatabase_url = postgresql:///rtft?host=/run/postgresql&password=pw\n"
+		"db_ssl = disable\n",
+		"external_url = https://rtft.example\ndatabase_url = postgres://rtft@db.example/rtft\ndb_ssl = disable\n",
+		"external_url = https://rtft.example\ndatabase_url = postgres://rtft:pw@db.example/rtft\ndb_ssl = require\n",
+	};
+	for (size_t i = 0; i < RT_ARRAY_LEN(fine); i++) {
+		char *text = xasprintf("node_env = production\n%s", fine[i]);
+		src.file = write_file("prod.conf", text);
+		c = config_load(&src, &d);
+		ok(c != NULL && d.nerrors == 0, "production accepts: %s", fine[i]);
+		if (!c)
+			print_diag(&d);
+		config_free(c);
+		config_diag_fini(&d);
+		free((char *)src.file);
+		free(text);
+	}
+	/* a password in the environment counts, and so does allow */
+	setenv("PGPASSWORD", "pw", 1);
+	src.file = write_file("prod.conf", "node_env = production\nexternal_url = https://x.example\n"
+					   "database_url = postgres://rtft@10.1.2.3,db2.example/rtft\ndb_ssl = allow\n");
+	c = config_load(&src, &d);
+	ok(c == NULL && count_lines(&d, CONFIG_DIAG_ERROR, "sends a password to 10.1.2.3 without TLS (db_ssl = allow)"),
+	   "PGPASSWORD with db_ssl allow to a remote host is refused");
+	config_diag_fini(&d);
+	free((char *)src.file);
+	unsetenv("PGPASSWORD");
+	/* development is not held to it */
+	src.file = write_file("dev.conf", "external_url = http://x.example\nmetrics_listen = 0.0.0.0:9464\n");
+	c = config_load(&src, &d);
+	ok(c != NULL && d.nerrors == 0, "development takes what production refuses");
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+}
+
+/* Variables rtftd does not take: one warning each, with what to do. */
+static void test_lint(void)
+{
+	static const char *const unused[] = {
+		"SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASS", "SMTP_FROM", "S3_BUCKET", "AWS_ACCESS_KEY_ID",
+		"AWS_SECRET_ACCESS_KEY", "API_KEYS_ADMIN", "API_KEYS", "TURN_API_KEY", "TURN_STATIC_CREDENTIALS",
+		"SESSION_SECRET", "DB_MAX_POOL", "REDIS_URL",
+	};
+	for (size_t i = 0; i < RT_ARRAY_LEN(unused); i++)
+		setenv(unused[i], "x-value-x", 1);
+	setenv("LOG_LEVL", "debug", 1);
+	setenv("EXTERNAL_URLS", "https://x", 1);
+	setenv("WORKER", "2", 1);
+	setenv("HOME", "/root", 1);
+	setenv("PATH", "/usr/bin", 1);
+	setenv("HOSTNAME", "box", 1);
+	setenv("OTHER_APP_KEY", "1", 1);
+	setenv("log_levl", "1", 1);
+	struct config_diag d = { 0 };
+	struct config_src src = { .file = write_file("lint.conf", "log_levl = debug\nsmtp_host = mail\nprot = 80\n"),
+				  .use_environ = true };
+	struct config *c = config_load(&src, &d);
+	ok(c != NULL, "what rtftd does not take only warns");
+	for (size_t i = 0; i < RT_ARRAY_LEN(unused); i++) {
+		char *where = xasprintf("environment %s: rtftd does not use %s: ", unused[i], unused[i]);
+		ok(count_lines(&d, CONFIG_DIAG_WARNING, where) == 1, "%s: one warning", unused[i]);
+		free(where);
+	}
+	ok(count_lines(&d, CONFIG_DIAG_WARNING, "SMTP_HOST: rtftd sends no mail"), "  saying why");
+	ok(count_lines(&d, CONFIG_DIAG_WARNING, "TURN_API_KEY: rtftd mints short-lived TURN credentials itself"),
+	   "  or what to use instead");
+	ok(count_lines(&d, CONFIG_DIAG_WARNING,
+		       "environment LOG_LEVL: LOG_LEVL is not a variable rtftd reads: did you mean LOG_LEVEL?") == 1,
+	   "a typo of a variable names the key");
+	ok(count_lines(&d, CONFIG_DIAG_WARNING, "EXTERNAL_URLS is not a variable rtftd reads: did you mean EXTERNAL_URL?"),
+	   "an extra letter");
+	ok(count_lines(&d, CONFIG_DIAG_WARNING, "WORKER is not a variable rtftd reads: did you mean WORKERS?"),
+	   "a missing one");
+	ok(count_lines(&d, CONFIG_DIAG_WARNING, "lint.conf:1: log_levl is not a key rtftd reads: did you mean log_level?"),
+	   "a typo of a file key");
+	ok(count_lines(&d, CONFIG_DIAG_WARNING, "lint.conf:3: prot is not a key rtftd reads: did you mean port?"),
+	   "a swap of two letters");
+	ok(count_lines(&d, CONFIG_DIAG_WARNING, "lint.conf:2: rtftd does not use smtp_host: rtftd sends no mail"),
+	   "a file key of the table");
+	ok(!diag_has(&d, "HOME") && !diag_has(&d, "PATH") && !diag_has(&d, "HOSTNAME") && !diag_has(&d, "OTHER_APP") &&
+		   !diag_has(&d, "environment log_levl"),
+	   "other programs' variables are left alone");
+	ok(!diag_has(&d, "x-value-x"), "no value is shown");
+	is_str(config_typo_of("RATE_LIMIT_MXA", true), "rate_limit_max", "config_typo_of: a swap");
+	ok(config_typo_of("PORT", true) == NULL && config_typo_of("PATH", true) == NULL &&
+		   config_typo_of("Log_Levl", true) == NULL,
+	   "config_typo_of: not for keys, far names or mixed case");
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+	for (size_t i = 0; i < RT_ARRAY_LEN(unused); i++)
+		unsetenv(unused[i]);
+	unsetenv("LOG_LEVL");
+	unsetenv("EXTERNAL_URLS");
+	unsetenv("WORKER");
+	unsetenv("HOSTNAME");
+	unsetenv("OTHER_APP_KEY");
+	unsetenv("log_levl");
+}
+
 static void clear_env(void)
 {
 	for (int k = 0; k < config_key_count(); k++) {
@@ -86,6 +246,7 @@ int main(void)
 
 	setenv("PORT", "9100", 1);
 	setenv("RTFT_ENV", "production", 1);
+	setenv("EXTERNAL_URL", "https://rtft.example", 1);
 	char *ov[] = { "port=9200", "log-level=warn" };
 	src.overrides = ov;
 	src.noverrides = 1;
@@ -101,6 +262,7 @@ int main(void)
 	config_diag_fini(&d);
 	unsetenv("PORT");
 	unsetenv("RTFT_ENV");
+	unsetenv("EXTERNAL_URL");
 
 	char *envf = write_file("dev.env", "export PORT=9300\nLOG_FORMAT='json'\nOTHER_APP_KEY=x\n# c\n");
 	src.env_file = envf;
@@ -155,7 +317,7 @@ int main(void)
 	}
 
 	/* keys that were removed still load, with a warning that hides the value */
-	src.file = write_file("retired.conf", "node_env = production\nsession_secret = short\ndb_max_pool = 10\n");
+	src.file = write_file("retired.conf", "node_env = production\nsession_secret = short\ndb_max_pool = 10\nexternal_url = https://x.example\n");
 	char *retired_ov[] = { "session-secret=hunter2", "DB_MAX_POOL=4" };
 	src.overrides = retired_ov;
 	src.noverrides = 2;
@@ -274,5 +436,7 @@ int main(void)
 	free(r);
 	free(file);
 	free(envf);
+	test_production();
+	test_lint();
 	return done_testing();
 }
