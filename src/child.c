@@ -54,6 +54,7 @@ static void apply_config(const char *text)
 	}
 	if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
 		log_error("reload: %s (keeping the previous log file)", err.msg);
+	log_set_addr_mode(nc->log_addr);
 	C.ops.apply(nc);
 	log_debug("configuration applied");
 	if (chan_send(C.chan_fd, CHAN_CONFIG_OK, NULL, 0) == RT_ERR)

@@ -38,7 +38,8 @@ enum ktype {
 	KT_POLICY,
 	KT_NETS, /* comma-separated addresses and CIDR ranges */
 	KT_ORIGINS, /* comma-separated origins, null or * */
-	KT_AUTOBOOL, /* auto, true or false: an int -1, 1, 0 */
+	KT_ADDRLOG, /* an int: CONFIG_AUTO or an enum log_addr_mode */
+	KT_AUTOBOOL, /* an int: CONFIG_AUTO, 0 or 1 */
 };
 
 struct key {
@@ -123,6 +124,9 @@ static const struct key keys[] = {
 	{ "hsts_preload", KT_BOOL, F(hsts_preload), "false", 0, 0, CONFIG_RELOAD, "true or false" },
 	{ "https_redirect", KT_AUTOBOOL, F(https_redirect), "auto", 0, 0, CONFIG_RELOAD,
 	  "auto (on in production), true or false" },
+	{ "log_client_address", KT_ADDRLOG, F(log_client_address), "auto", 0, 0, CONFIG_RELOAD,
+	  "auto, full, truncated or hashed" },
+	{ "log_user_names", KT_AUTOBOOL, F(log_user_names), "auto", 0, 0, CONFIG_RELOAD, "auto, true or false" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))
@@ -143,6 +147,8 @@ static const struct retired_key {
 static const char *dbssl_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full" };
 static const char *env_names[] = { "development", "production", "test" };
 static const char *policy_names[] = { "all", "relay" };
+/* indexed by enum log_addr_mode */
+static const char *addrlog_names[] = { "full", "truncated", "hashed" };
 
 const char *config_db_sslmode(enum db_ssl_mode m)
 {
@@ -293,6 +299,19 @@ static int enum_index(const char *v, const char **names, size_t n)
 	return -1;
 }
 
+static int parse_bool(const char *val, bool *out)
+{
+	if (str_ieq(val, "true") || str_ieq(val, "yes") || str_ieq(val, "on") || strcmp(val, "1") == 0) {
+		*out = true;
+		return RT_OK;
+	}
+	if (str_ieq(val, "false") || str_ieq(val, "no") || str_ieq(val, "off") || strcmp(val, "0") == 0) {
+		*out = false;
+		return RT_OK;
+	}
+	return RT_ERR;
+}
+
 /* Set one key from text. Returns RT_OK, or RT_ERR with diag filled. */
 static int set_value(struct config *cfg, int k, const char *raw, const char *where, struct config_diag *d)
 {
@@ -384,14 +403,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		}
 		break;
 	case KT_BOOL:
-		if (str_ieq(val, "true") || str_ieq(val, "yes") || str_ieq(val, "on") || strcmp(val, "1") == 0) {
-			*(bool *)field = true;
-			rc = RT_OK;
-		} else if (str_ieq(val, "false") || str_ieq(val, "no") || str_ieq(val, "off") ||
-			   strcmp(val, "0") == 0) {
-			*(bool *)field = false;
-			rc = RT_OK;
-		}
+		rc = parse_bool(val, (bool *)field);
 		break;
 	case KT_ENV:
 		if ((idx = enum_index(val, env_names, RT_ARRAY_LEN(env_names))) >= 0) {
@@ -427,19 +439,25 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		}
 		break;
 	}
-	case KT_AUTOBOOL:
-		if (str_ieq(val, "auto") || !*val) {
-			*(int *)field = -1;
+	case KT_ADDRLOG:
+		if (str_ieq(val, "auto")) {
+			*(int *)field = CONFIG_AUTO;
 			rc = RT_OK;
-		} else if (str_ieq(val, "true") || str_ieq(val, "yes") || str_ieq(val, "on") || strcmp(val, "1") == 0) {
-			*(int *)field = 1;
-			rc = RT_OK;
-		} else if (str_ieq(val, "false") || str_ieq(val, "no") || str_ieq(val, "off") ||
-			   strcmp(val, "0") == 0) {
-			*(int *)field = 0;
+		} else if ((idx = enum_index(val, addrlog_names, RT_ARRAY_LEN(addrlog_names))) >= 0) {
+			*(int *)field = idx;
 			rc = RT_OK;
 		}
 		break;
+	case KT_AUTOBOOL: {
+		bool b;
+		if (str_ieq(val, "auto")) {
+			*(int *)field = CONFIG_AUTO;
+			rc = RT_OK;
+		} else if ((rc = parse_bool(val, &b)) == RT_OK) {
+			*(int *)field = b;
+		}
+		break;
+	}
 	}
 	if (rc == RT_OK) {
 		free(cfg->source[k]);
@@ -656,6 +674,11 @@ static void derive(struct config *cfg)
 	struct rt_err err;
 	if (rt_netlist_parse(cfg->trusted_proxies, &cfg->trusted, &err) != RT_OK)
 		cfg->trusted.n = 0; /* cannot happen: set_value checked it */
+	if (cfg->log_client_address != CONFIG_AUTO)
+		cfg->log_addr = (enum log_addr_mode)cfg->log_client_address;
+	else
+		cfg->log_addr = cfg->is_production ? LOG_ADDR_TRUNCATED : LOG_ADDR_FULL;
+	cfg->log_names = cfg->log_user_names != CONFIG_AUTO ? cfg->log_user_names != 0 : !cfg->is_production;
 }
 
 static void validate(struct config *cfg, struct config_diag *d)
@@ -803,8 +826,14 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 		return xstrdup(**(char *const *)field ? *(char *const *)field : "off");
 	case KT_BOOL:
 		return xstrdup(*(const bool *)field ? "true" : "false");
-	case KT_AUTOBOOL:
-		return xstrdup(*(const int *)field < 0 ? "auto" : *(const int *)field ? "true" : "false");
+	case KT_ADDRLOG: {
+		int v = *(const int *)field;
+		return xstrdup(v == CONFIG_AUTO ? "auto" : addrlog_names[v]);
+	}
+	case KT_AUTOBOOL: {
+		int v = *(const int *)field;
+		return xstrdup(v == CONFIG_AUTO ? "auto" : v ? "true" : "false");
+	}
 	case KT_STR:
 		if (redact && strcmp(key->name, "turn_servers") == 0)
 			return ice_redact_list(*(char *const *)field);
@@ -894,6 +923,7 @@ static void copy_key(struct config *dst, const struct config *src, int k)
 	switch (key->type) {
 	case KT_INT:
 	case KT_WORKERS:
+	case KT_ADDRLOG:
 	case KT_AUTOBOOL:
 		*(int *)to = *(const int *)from;
 		break;

@@ -17,6 +17,8 @@
 #define CONFIG_DEFAULT_FILE RT_SYSCONFDIR "/rtft/rtftd.conf"
 
 #define CONFIG_MAX_KEYS 64
+/* The value of a key whose default depends on node_env. */
+#define CONFIG_AUTO (-1)
 
 enum db_ssl_mode {
 	DB_SSL_DISABLE = 0,
@@ -69,6 +71,8 @@ struct config {
 	bool hsts_include_subdomains;
 	bool hsts_preload;
 	int https_redirect; /* -1: auto (on in production), 0 off, 1 on */
+	int log_client_address; /* CONFIG_AUTO, or an enum log_addr_mode */
+	int log_user_names; /* CONFIG_AUTO, 0 or 1 */
 
 	/* where each key's value came from, indexed like the key table */
 	char *source[CONFIG_MAX_KEYS];
@@ -77,6 +81,8 @@ struct config {
 	bool is_production;
 	struct rt_netlist trusted; /* trusted_proxies, parsed */
 	bool https_redirect_on;
+	enum log_addr_mode log_addr; /* log_client_address, auto resolved: truncated in production, else full */
+	bool log_names; /* log_user_names, auto resolved: false in production, else true */
 	char *config_file; /* the file that was read, or NULL */
 };
 

@@ -213,6 +213,7 @@ static int setup_logging(struct config *cfg, struct config_diag *diag)
 		return RT_ERR;
 	}
 	log_set_role("master", -1);
+	log_set_addr_mode(cfg->log_addr);
 	config_diag_print(diag, true);
 	config_diag_fini(diag);
 	return RT_OK;
@@ -229,6 +230,9 @@ static int start_master(struct config *cfg, const struct config_src *src)
 		config_free(cfg);
 		return RT_EXIT_FAILURE;
 	}
+	/* one key for hashed client addresses, shared by every child */
+	log_addr_key_init(&rt_shm->addr_key);
+	log_set_addr_key(&rt_shm->addr_key);
 	if (run_migrations(cfg, false) != RT_OK) {
 		config_free(cfg);
 		return RT_EXIT_FAILURE;

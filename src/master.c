@@ -591,6 +591,7 @@ static void reload_new_generation(struct config *nc)
 		log_error("reload failed: %s; keeping the current configuration", err.msg);
 		config_free(nc);
 		(void)log_setup(S.cfg->log_level, S.cfg->log_format, S.cfg->log_file, &err);
+		log_set_addr_mode(S.cfg->log_addr);
 		notify_ready();
 		return;
 	}
@@ -633,6 +634,7 @@ static void reload(void)
 	struct rt_err err;
 	if (log_setup(nc->log_level, nc->log_format, nc->log_file, &err) != RT_OK)
 		log_error("reload: %s (keeping the previous log destination)", err.msg);
+	log_set_addr_mode(nc->log_addr);
 	if (ch.new_generation) {
 		reload_new_generation(nc);
 		return;
@@ -747,6 +749,9 @@ static int poll_once(void)
 	struct pollfd pfds[PROC_MAX + 1];
 	struct child *owners[PROC_MAX + 1];
 	int n = 0;
+	/* a new key for hashed addresses at UTC midnight (this runs at least
+	 * once a second) */
+	log_addr_key_rotate(&rt_shm->addr_key);
 	pfds[n].fd = S.sigpipe[0];
 	pfds[n].events = POLLIN;
 	owners[n++] = NULL;

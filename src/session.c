@@ -68,6 +68,7 @@ static struct {
 	uint64_t max_message;
 	uint64_t max_outbound;
 	bool store_file_names;
+	bool log_names; /* user names in info lines (log_user_names) */
 	struct ice_config ice;
 	int rate_window_ms, rate_max;
 	int64_t ice_users; /* registered users with ice_ok: the renewal walk runs only with some */
@@ -95,7 +96,8 @@ int64_t session_registered(void)
 static const struct log_ctx *user_ctx(const struct user *u, struct log_ctx *ctx)
 {
 	edge_log_ctx(ws_info(u->c), ctx);
-	ctx->user_id = u->name[0] ? u->name : NULL;
+	/* names are personal data: as they are only when configured */
+	ctx->user_id = !u->name[0] ? NULL : S.log_names ? u->name : log_pseudonym(u->name);
 	return ctx;
 }
 
@@ -463,7 +465,7 @@ static void on_open(struct ws_conn *c)
 	rt_stats.ws_accepted++;
 	struct log_ctx ctx;
 	log_msg(LOG_LVL_INFO, user_ctx(u, &ctx), "websocket %llu from %s opened", (unsigned long long)ws_id(c),
-		ws_peer(c));
+		log_addr(ws_peer(c)));
 }
 
 static void on_text(struct ws_conn *c, const char *msg, size_t len)
@@ -522,9 +524,11 @@ static void on_close(struct ws_conn *c, uint16_t code)
 		if (u->ice_ok)
 			S.ice_users--;
 	}
+	/* names are personal data: at info only when configured, at debug always */
+	bool named = u->name[0] && (S.log_names || log_enabled(LOG_LVL_DEBUG));
 	struct log_ctx ctx;
 	log_msg(LOG_LVL_INFO, user_ctx(u, &ctx), "websocket %llu from %s%s%s closed with %u after %lld ms",
-		(unsigned long long)ws_id(c), ws_peer(c), u->name[0] ? " as " : "", u->name, code,
+		(unsigned long long)ws_id(c), log_addr(ws_peer(c)), named ? " as " : "", named ? u->name : "", code,
 		(long long)(time_mono_ms() - u->opened_ms));
 	ws_set_user(c, NULL);
 	free(u);
@@ -644,6 +648,7 @@ static void apply_ice(const struct config *cfg)
 void session_apply(const struct config *cfg)
 {
 	S.store_file_names = cfg->store_file_names;
+	S.log_names = cfg->log_names;
 	S.max_message = (uint64_t)cfg->max_message_bytes;
 	S.max_outbound = (uint64_t)cfg->max_outbound_bytes;
 	S.register_timeout_ms = cfg->register_timeout_ms;

@@ -13,6 +13,7 @@
 #define RT_SHM_H
 
 #include "rtftd.h"
+#include "log.h"
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -71,6 +72,10 @@ struct shm {
 	_Atomic int migrations_ok;
 	_Atomic int migrations_version;
 	_Atomic int migrations_latest;
+
+	/* the key of hashed client addresses in the logs (log.h): written by
+	 * the master at start and each UTC midnight, memory only */
+	struct log_addr_key addr_key;
 
 	struct shm_slot slots[RT_MAX_SLOTS];
 };

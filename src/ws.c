@@ -262,8 +262,8 @@ static void conn_free(struct ws_conn *c)
 			WS.h->on_close(c, c->close_code ? c->close_code : 1006);
 	}
 	int64_t ms = time_mono_ms() - c->opened_ms;
-	log_debug("websocket %llu from %s closed (code %u) after %lld ms", (unsigned long long)c->id, ws_peer(c),
-		  c->close_code ? c->close_code : 1006, (long long)ms);
+	log_debug("websocket %llu from %s closed (code %u) after %lld ms", (unsigned long long)c->id,
+		  log_addr(ws_peer(c)), c->close_code ? c->close_code : 1006, (long long)ms);
 	dirty_unlink(c);
 	if (c->closing)
 		WS.closing--;
@@ -484,7 +484,7 @@ static bool on_event(struct ws_conn *c, const struct wsf_event *ev)
 		c->close_code = ev->code;
 		return false;
 	case WSF_EV_ERROR:
-		log_debug("websocket %llu from %s: %s", (unsigned long long)c->id, ws_peer(c), ev->why);
+		log_debug("websocket %llu from %s: %s", (unsigned long long)c->id, log_addr(ws_peer(c)), ev->why);
 		send_close(c, ev->code, ev->why, strlen(ev->why));
 		return false;
 	case WSF_EV_NOMEM:
@@ -954,8 +954,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (c->state != WS_OPEN)
 			continue;
 		if (now - c->last_seen_ms > 2 * hb) {
-			log_debug("websocket %llu from %s: no pong for %lld ms", (unsigned long long)c->id, ws_peer(c),
-				  (long long)(now - c->last_seen_ms));
+			log_debug("websocket %llu from %s: no pong for %lld ms", (unsigned long long)c->id,
+				  log_addr(ws_peer(c)), (long long)(now - c->last_seen_ms));
 			ws_close(c, 1001, "no answer to ping");
 			continue;
 		}

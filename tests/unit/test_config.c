@@ -107,6 +107,39 @@ static void test_production(void)
 		free((char *)src.file);
 		free(text);
 	}
+	/* the privacy defaults follow node_env; a setting wins */
+	src.file = write_file("prod.conf", "node_env = production\nexternal_url = https://x.example\n");
+	c = config_load(&src, &d);
+	ok(c && c->log_addr == LOG_ADDR_TRUNCATED && !c->log_names,
+	   "production: truncated addresses, no user names at info");
+	char *shown = c ? config_format(c, false, false) : NULL;
+	ok(shown && strstr(shown, "log_client_address = \"auto\"") && strstr(shown, "log_user_names = \"auto\""),
+	   "  shown as auto");
+	free(shown);
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+	src.file = write_file("prod.conf", "node_env = production\nexternal_url = https://x.example\n"
+					   "log_client_address = Hashed\nlog_user_names = yes\n");
+	c = config_load(&src, &d);
+	ok(c && c->log_addr == LOG_ADDR_HASHED && c->log_names, "  settings win over them");
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+	src.file = write_file("prod.conf", "log_client_address = partial\nlog_user_names = maybe\n");
+	c = config_load(&src, &d);
+	ok(!c && diag_has(&d, "log_client_address = \"partial\": expected auto, full, truncated or hashed") &&
+		   diag_has(&d, "log_user_names = \"maybe\": expected auto, true or false"),
+	   "  bad values are refused");
+	config_diag_fini(&d);
+	free((char *)src.file);
+	src.file = write_file("prod.conf", "");
+	c = config_load(&src, &d);
+	ok(c && c->log_addr == LOG_ADDR_FULL && c->log_names, "development: full addresses and user names");
+	config_free(c);
+	config_diag_fini(&d);
+	free((char *)src.file);
+
 	/* a password in the environment counts, and so does allow */
 	setenv("PGPASSWORD", "pw", 1);
 	src.file = write_file("prod.conf", "node_env = production\nexternal_url = https://x.example\n"
