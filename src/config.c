@@ -127,6 +127,8 @@ static const struct key keys[] = {
 	{ "log_client_address", KT_ADDRLOG, F(log_client_address), "auto", 0, 0, CONFIG_RELOAD,
 	  "auto, full, truncated or hashed" },
 	{ "log_user_names", KT_AUTOBOOL, F(log_user_names), "auto", 0, 0, CONFIG_RELOAD, "auto, true or false" },
+	{ "retention_days", KT_INT, F(retention_days), "30", 0, 36500, CONFIG_RELOAD,
+	  "0 (keep forever), or an integer from 1 to 36500 (days)" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))

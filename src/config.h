@@ -73,6 +73,7 @@ struct config {
 	int https_redirect; /* -1: auto (on in production), 0 off, 1 on */
 	int log_client_address; /* CONFIG_AUTO, or an enum log_addr_mode */
 	int log_user_names; /* CONFIG_AUTO, 0 or 1 */
+	int retention_days; /* transfer records older than this are purged; 0: kept */
 
 	/* where each key's value came from, indexed like the key table */
 	char *source[CONFIG_MAX_KEYS];

@@ -24,6 +24,16 @@
 
 #define QUEUE_MAX 65536 /* events waiting; beyond it they are counted as dropped */
 #define BATCH_MS 250
+/* Retention: records started more than retention_days ago are deleted by
+ * the writer thread, PURGE_BATCH rows per transaction, at most
+ * PURGE_ROUND_BATCHES batches before the queued events get their turn;
+ * a round runs soon after start (staggered by slot), after a reload that
+ * changes retention_days, and every PURGE_EVERY_MS. */
+#define PURGE_BATCH 500
+#define PURGE_BATCH_TEXT "500" /* for the SQL */
+#define PURGE_ROUND_BATCHES 100
+#define PURGE_FIRST_MS 1000
+#define PURGE_EVERY_MS (3600 * 1000)
 
 struct tevent {
 	bool open;
@@ -52,6 +62,8 @@ static struct {
 	char *url;
 	char sslmode[16];
 	int slot;
+	int retention_days; /* under lock; 0: keep every record */
+	int64_t purge_due_ms; /* under lock; monotonic, 0: none due */
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void push(struct tevent *e)
@@ -242,14 +254,108 @@ static void free_list(struct tevent *e)
 	}
 }
 
+static int count_row(void *arg, int ncols, const char *const *vals)
+{
+	(void)ncols;
+	(void)vals;
+	(*(long long *)arg)++;
+	return RT_OK;
+}
+
+/* One batch: the oldest records started before cutoff_ms (wall clock),
+ * at most PURGE_BATCH, in one transaction. The number deleted, or -1. */
+static long long purge_batch(struct db *db, int64_t cutoff_ms, struct rt_err *err)
+{
+	bool pg = strcmp(db_backend(db), "postgres") == 0;
+	char cutoff[24];
+	snprintf(cutoff, sizeof cutoff, "%lld", (long long)cutoff_ms);
+	const char *p[] = { cutoff };
+	/* clang-format off */
+	const char *sql = pg
+		? "DELETE FROM transfers WHERE id IN (SELECT id FROM transfers WHERE started_at < "
+		  "to_timestamp($1::bigint / 1000.0) ORDER BY started_at LIMIT " PURGE_BATCH_TEXT ") RETURNING id"
+		: "DELETE FROM transfers WHERE id IN (SELECT id FROM transfers WHERE started_at < CAST($1 AS INTEGER) "
+		  "ORDER BY started_at LIMIT " PURGE_BATCH_TEXT ") RETURNING id";
+	/* clang-format on */
+	long long n = 0;
+	if (db_begin(db, err) != RT_OK)
+		return -1;
+	if (db_query(db, sql, 1, p, count_row, &n, err) != RT_OK || db_commit(db, err) != RT_OK) {
+		db_rollback(db);
+		return -1;
+	}
+	return n;
+}
+
+/* A purge round if one is due: true when it stopped with rows left. */
+static bool purge_round(struct db **db, const struct db_opts *opts)
+{
+	pthread_mutex_lock(&T.lock);
+	int days = T.retention_days;
+	bool due = days > 0 && T.purge_due_ms && time_mono_ms() >= T.purge_due_ms;
+	if (due)
+		T.purge_due_ms = time_mono_ms() + PURGE_EVERY_MS;
+	pthread_mutex_unlock(&T.lock);
+	if (!due)
+		return false;
+	struct rt_err err = { "" };
+	if (!*db)
+		*db = db_open(T.url, opts, &err);
+	if (!*db) {
+		log_warn("transfer records: cannot purge those older than %d days: %s", days, err.msg);
+		return false;
+	}
+	int64_t cutoff = time_wall_ms() - (int64_t)days * 86400 * 1000;
+	long long total = 0, n = PURGE_BATCH;
+	for (int i = 0; i < PURGE_ROUND_BATCHES && n == PURGE_BATCH; i++) {
+		n = purge_batch(*db, cutoff, &err);
+		if (n < 0) {
+			__atomic_add_fetch(&transfers_db_errors, 1, __ATOMIC_RELAXED);
+			log_warn("transfer records: purging those older than %d days failed: %s", days, err.msg);
+			break;
+		}
+		total += n;
+	}
+	if (total > 0)
+		log_info("transfer records: purged %lld started more than %d days ago", total, days);
+	if (n != PURGE_BATCH)
+		return false;
+	pthread_mutex_lock(&T.lock);
+	T.purge_due_ms = time_mono_ms(); /* more to do, after the events waiting */
+	pthread_mutex_unlock(&T.lock);
+	return true;
+}
+
+/* One batch of events, in one transaction. */
+static void write_batch(struct db **db, const struct db_opts *opts, struct tevent *batch, size_t n)
+{
+	struct rt_err err = { "" };
+	if (!*db)
+		*db = db_open(T.url, opts, &err);
+	bool ok = *db && db_begin(*db, &err) == RT_OK;
+	for (struct tevent *e = batch; ok && e; e = e->next)
+		ok = write_one(*db, strcmp(db_backend(*db), "postgres") == 0, e, &err) == RT_OK;
+	if (ok)
+		ok = db_commit(*db, &err) == RT_OK;
+	if (ok) {
+		__atomic_add_fetch(&transfers_written, n, __ATOMIC_RELAXED);
+	} else {
+		if (*db)
+			db_rollback(*db);
+		__atomic_add_fetch(&transfers_db_errors, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&transfers_dropped, n, __ATOMIC_RELAXED);
+		log_warn("transfer records: %zu events not written: %s", n, err.msg);
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct db_opts opts = { .connect_timeout_s = 5, .sslmode = T.sslmode, .application_name = "rtftd-worker" };
 	struct db *db = NULL;
-	bool stopping = false;
+	bool stopping = false, more_purge = false;
 	while (!stopping) {
 		pthread_mutex_lock(&T.lock);
-		if (!T.stop && !T.head) {
+		if (!T.stop && !T.head && !more_purge) {
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += BATCH_MS * 1000000L;
@@ -265,29 +371,16 @@ static void *writer_main(void *arg)
 		size_t n = T.queued;
 		T.queued = 0;
 		pthread_mutex_unlock(&T.lock);
-		if (!batch)
-			continue;
-		struct rt_err err = { "" };
-		if (!db)
-			db = db_open(T.url, &opts, &err);
-		bool ok = db && db_begin(db, &err) == RT_OK;
-		for (struct tevent *e = batch; ok && e; e = e->next)
-			ok = write_one(db, strcmp(db_backend(db), "postgres") == 0, e, &err) == RT_OK;
-		if (ok)
-			ok = db_commit(db, &err) == RT_OK;
-		if (ok) {
-			__atomic_add_fetch(&transfers_written, n, __ATOMIC_RELAXED);
-		} else {
-			if (db)
-				db_rollback(db);
-			__atomic_add_fetch(&transfers_db_errors, 1, __ATOMIC_RELAXED);
-			__atomic_add_fetch(&transfers_dropped, n, __ATOMIC_RELAXED);
-			log_warn("transfer records: %zu events not written: %s", n, err.msg);
+		if (batch) {
+			write_batch(&db, &opts, batch, n);
+			free_list(batch);
 		}
-		free_list(batch);
+		/* the events first, then a round of the purge, if due */
+		more_purge = !stopping && purge_round(&db, &opts);
 	}
 	if (db)
 		db_close(db);
+	(void)arg;
 	return NULL;
 }
 
@@ -297,12 +390,25 @@ int transfers_setup(const struct config *cfg, int slot, struct rt_err *err)
 	snprintf(T.sslmode, sizeof T.sslmode, "%s", config_db_sslmode(cfg->db_ssl));
 	T.slot = slot;
 	T.stop = false;
+	T.retention_days = cfg->retention_days;
+	T.purge_due_ms = time_mono_ms() + PURGE_FIRST_MS + 250 * (slot % 16); /* workers do not all start at once */
 	if (pthread_create(&T.thread, NULL, writer_main, NULL) != 0) {
 		rt_err_set(err, "pthread_create(transfer writer) failed");
 		return RT_ERR;
 	}
 	T.running = true;
 	return RT_OK;
+}
+
+void transfers_apply(const struct config *cfg)
+{
+	pthread_mutex_lock(&T.lock);
+	if (cfg->retention_days != T.retention_days) {
+		T.retention_days = cfg->retention_days;
+		T.purge_due_ms = time_mono_ms(); /* a new limit: purge by it now */
+		pthread_cond_signal(&T.cond);
+	}
+	pthread_mutex_unlock(&T.lock);
 }
 
 void transfers_shutdown(void)

@@ -20,6 +20,10 @@ enum transfer_status { TRANSFER_ACTIVE = 0, TRANSFER_COMPLETED, TRANSFER_FAILED 
 /* Worker, after fork. Starts the writer thread (which opens its own
  * database handle). RT_ERR if the thread cannot start. */
 int transfers_setup(const struct config *cfg, int slot, struct rt_err *err) RT_MUSTCHECK;
+/* Reloadable settings: retention_days (a change purges by it at once).
+ * Records started more than retention_days ago are deleted by the writer
+ * thread, in batches, soon after start and hourly; 0 keeps them all. */
+void transfers_apply(const struct config *cfg);
 /* Flushes what is queued and stops the thread (worker exit). */
 void transfers_shutdown(void);
 

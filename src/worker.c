@@ -123,6 +123,7 @@ static void apply_cb(struct config *nc)
 {
 	http_server_apply(&W.http, nc);
 	session_apply(nc);
+	transfers_apply(nc);
 	apply_limits(nc);
 	api_apply(nc);
 	config_free(W.cfg);

@@ -135,7 +135,8 @@ static void test_production(void)
 	free((char *)src.file);
 	src.file = write_file("prod.conf", "");
 	c = config_load(&src, &d);
-	ok(c && c->log_addr == LOG_ADDR_FULL && c->log_names, "development: full addresses and user names");
+	ok(c && c->log_addr == LOG_ADDR_FULL && c->log_names && c->retention_days == 30,
+	   "development: full addresses and user names; 30 days of records");
 	config_free(c);
 	config_diag_fini(&d);
 	free((char *)src.file);
