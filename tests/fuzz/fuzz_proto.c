@@ -12,6 +12,7 @@
  *     (recipient and client senders) plus one (two for an added
  *     transferMode) and the same file fields; the cuts are disjoint and
  *     in order;
+ *   - a file name holding one of PROTO_MARKUP_CHARS is flagged;
  *   - the element count of file.data and the first element that is not an
  *     integer 0..255 agree with a plain reference count done here;
  *   - proto_escape_string() output, whole or cut short, is JSON string
@@ -255,6 +256,9 @@ static void check_parse(const uint8_t *data, size_t size)
 	CHECK(m.recipient_too_long == (m.recipient_len > PROTO_NAME_MAX));
 	CHECK(m.file_name_truncated == (m.file_name_len > PROTO_FILE_NAME_MAX));
 	CHECK(span_in(m.username_raw, size) && m.username_len <= m.username_raw.len);
+	/* a decoded file name with markup in it is always flagged */
+	if (strpbrk(m.file_name, PROTO_MARKUP_CHARS))
+		CHECK(m.file_name_markup);
 	(void)check_cuts(buf, size, &m);
 	for (uint32_t i = 0; i < m.ncuts; i++) {
 		struct proto_span c = m.cuts[i];
