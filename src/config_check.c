@@ -12,6 +12,7 @@
  */
 #include "autoconf.h"
 #include "config.h"
+#include "origin.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -307,10 +308,16 @@ void config_check_production(const struct config *cfg, struct config_diag *d)
 {
 	if (!cfg->is_production)
 		return;
-	/* TODO(issue 11, point 7): "no origins are configured" is refused here
-	 * once cors_origins exists (another part of issue 11 adds the key):
-	 * production with no allowed origin but external_url's own must say
-	 * so. This branch has no cors_origins field to check. */
+	/* the origins a page may come from: external_url's and cors_origins
+	 * (production allows no other by default) */
+	if (!cfg->external_url[0] && origin_list_empty(cfg->cors_origins))
+		config_diag_add(d, CONFIG_DIAG_ERROR,
+				"production: no origins are configured: no web page could open the WebSocket "
+				"(expected external_url, whose origin is allowed, and cors_origins for any other)");
+	if (origin_list_has_any(cfg->cors_origins))
+		config_diag_add(d, CONFIG_DIAG_WARNING,
+				"production: cors_origins = *: any web site may use the signaling, the relay and "
+				"TURN credentials through its visitors' browsers");
 	if (!cfg->external_url[0])
 		config_diag_add(d, CONFIG_DIAG_ERROR,
 				"production: external_url is not set: expected the https:// URL people open (browsers "

@@ -178,6 +178,22 @@ static bool nonempty(const char *s, size_t len, void *arg)
 	return true;
 }
 
+static bool star(const char *s, size_t len, void *arg)
+{
+	(void)arg;
+	return len == 1 && s[0] == '*';
+}
+
+bool origin_list_has_any(const char *list)
+{
+	return each_entry(list, star, NULL);
+}
+
+bool origin_list_empty(const char *list)
+{
+	return !each_entry(list, nonempty, NULL);
+}
+
 bool origin_allowed(const struct origin_policy *p, const char *origin)
 {
 	char o[ORIGIN_MAX];
@@ -193,5 +209,5 @@ bool origin_allowed(const struct origin_policy *p, const char *origin)
 		return true;
 	if (p->own_origin && strcmp(p->own_origin, o) == 0)
 		return true;
-	return p->any_by_default && !each_entry(p->list, nonempty, NULL);
+	return p->any_by_default && origin_list_empty(p->list);
 }

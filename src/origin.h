@@ -28,6 +28,10 @@ int origin_of_url(const char *url, char *out, size_t cap) RT_MUSTCHECK;
 /* Checks a cors_origins value: RT_OK, or RT_ERR with the bad entry in err. */
 int origin_list_check(const char *list, struct rt_err *err) RT_MUSTCHECK;
 
+/* Whether list (cors_origins) has a "*" entry; whether it has no entry. */
+bool origin_list_has_any(const char *list);
+bool origin_list_empty(const char *list);
+
 struct origin_policy {
 	const char *list; /* cors_origins */
 	bool any_by_default; /* an empty list allows any origin (development) */

@@ -50,6 +50,8 @@ def test_production_lists_every_problem(tmp_path):
 def test_production_wants_external_url(tmp_path):
     rc, out, err = run_rtftd(["-c", conf(tmp_path), "-t"], env={"NODE_ENV": "production"})
     assert rc == 1 and lines(err, "error") == [
+        "rtftd: error: production: no origins are configured: no web page could open the WebSocket "
+        "(expected external_url, whose origin is allowed, and cors_origins for any other)",
         "rtftd: error: production: external_url is not set: expected the https:// URL people open "
         "(browsers allow WebRTC only from https pages)"], err
     rc, out, err = run_rtftd(["-c", conf(tmp_path, external_url="https://rtft.example", turn_secret=GOOD_SECRET,

@@ -42,7 +42,8 @@ static int count_lines(const struct config_diag *d, enum config_severity sev, co
 static void print_diag(const struct config_diag *d)
 {
 	for (int i = 0; i < d->nlines; i++)
-		printf("#   %s: %s\n", d->lines[i].severity == CONFIG_DIAG_ERROR ? "error" : "warning", d->lines[i].text);
+		printf("#   %s: %s\n", d->lines[i].severity == CONFIG_DIAG_ERROR ? "error" : "warning",
+		       d->lines[i].text);
 }
 
 /* Production mode refuses to start, one line per problem, all of them. */
@@ -51,8 +52,31 @@ static void test_production(void)
 	struct config_diag d = { 0 };
 	struct config_src src = { .file = write_file("prod.conf", "node_env = production\n"), .file_explicit = true };
 	struct config *c = config_load(&src, &d);
-	ok(c == NULL && d.nerrors == 1 && count_lines(&d, CONFIG_DIAG_ERROR, "production: external_url is not set") == 1,
+	ok(c == NULL && d.nerrors == 2 &&
+		   count_lines(&d, CONFIG_DIAG_ERROR, "production: external_url is not set") == 1,
 	   "production without external_url is refused");
+	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: no origins are configured") == 1,
+	   "  and, with no cors_origins either, no origin is allowed");
+	config_diag_fini(&d);
+	free((char *)src.file);
+
+	/* cors_origins alone is an origin configured; external_url still lacks */
+	src.file = write_file("prod.conf", "node_env = production\ncors_origins = https://app.example\n");
+	c = config_load(&src, &d);
+	ok(c == NULL && d.nerrors == 1 &&
+		   count_lines(&d, CONFIG_DIAG_ERROR, "production: external_url is not set") == 1,
+	   "production with cors_origins but no external_url: one error");
+	config_diag_fini(&d);
+	free((char *)src.file);
+
+	/* "*" starts, with a warning that says what it lets in */
+	src.file = write_file("prod.conf", "node_env = production\nexternal_url = https://rtft.example\n"
+					   "cors_origins = https://app.example, *\n");
+	c = config_load(&src, &d);
+	ok(c != NULL && d.nerrors == 0 &&
+		   count_lines(&d, CONFIG_DIAG_WARNING, "production: cors_origins = *: any web site") == 1,
+	   "production with cors_origins = * warns");
+	config_free(c);
 	config_diag_fini(&d);
 	free((char *)src.file);
 
@@ -64,16 +88,19 @@ static void test_production(void)
 					   "db_ssl = disable\n");
 	c = config_load(&src, &d);
 	ok(c == NULL && d.nerrors == 4, "every problem is listed (%d errors)", d.nerrors);
-	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: external_url = \"http://rtft.example\": expected an https://"),
+	ok(count_lines(&d, CONFIG_DIAG_ERROR,
+		       "production: external_url = \"http://rtft.example\": expected an https://"),
 	   "  external_url over http");
 	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: turn_secret: secret 2 is 5 bytes: expected at least 32") &&
 		   !diag_has(&d, "secret 1 "),
 	   "  the short TURN secret, by its place, not its value");
-	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: metrics_listen = \"0.0.0.0:9464\" serves /metrics beyond "
-					      "loopback"),
+	ok(count_lines(&d, CONFIG_DIAG_ERROR,
+		       "production: metrics_listen = \"0.0.0.0:9464\" serves /metrics beyond "
+		       "loopback"),
 	   "  /metrics beyond loopback");
-	ok(count_lines(&d, CONFIG_DIAG_ERROR, "production: database_url sends a password to db.example without TLS "
-					      "(db_ssl = disable)"),
+	ok(count_lines(&d, CONFIG_DIAG_ERROR,
+		       "production: database_url sends a password to db.example without TLS "
+		       "(db_ssl = disable)"),
 	   "  a database password in clear over the network");
 	ok(!diag_has(&d, "hunter2") && !diag_has(&d, "0123456789abcdef"), "  no secret is shown");
 	if (d.nerrors != 4)
@@ -143,8 +170,9 @@ static void test_production(void)
 
 	/* a password in the environment counts, and so does allow */
 	setenv("PGPASSWORD", "pw", 1);
-	src.file = write_file("prod.conf", "node_env = production\nexternal_url = https://x.example\n"
-					   "database_url = postgres://rtft@10.1.2.3,db2.example/rtft\ndb_ssl = allow\n");
+	src.file = write_file("prod.conf",
+			      "node_env = production\nexternal_url = https://x.example\n"
+			      "database_url = postgres://rtft@10.1.2.3,db2.example/rtft\ndb_ssl = allow\n");
 	c = config_load(&src, &d);
 	ok(c == NULL && count_lines(&d, CONFIG_DIAG_ERROR, "sends a password to 10.1.2.3 without TLS (db_ssl = allow)"),
 	   "PGPASSWORD with db_ssl allow to a remote host is refused");
@@ -164,8 +192,9 @@ static void test_production(void)
 static void test_lint(void)
 {
 	static const char *const unused[] = {
-		"SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASS", "SMTP_FROM", "S3_BUCKET", "AWS_ACCESS_KEY_ID",
-		"AWS_SECRET_ACCESS_KEY", "API_KEYS_ADMIN", "API_KEYS", "TURN_API_KEY", "TURN_STATIC_CREDENTIALS",
+		"SMTP_HOST",      "SMTP_PORT",   "SMTP_USER",         "SMTP_PASS",
+		"SMTP_FROM",      "S3_BUCKET",   "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+		"API_KEYS_ADMIN", "API_KEYS",    "TURN_API_KEY",      "TURN_STATIC_CREDENTIALS",
 		"SESSION_SECRET", "DB_MAX_POOL", "REDIS_URL",
 	};
 	for (size_t i = 0; i < RT_ARRAY_LEN(unused); i++)
@@ -194,11 +223,13 @@ static void test_lint(void)
 	ok(count_lines(&d, CONFIG_DIAG_WARNING,
 		       "environment LOG_LEVL: LOG_LEVL is not a variable rtftd reads: did you mean LOG_LEVEL?") == 1,
 	   "a typo of a variable names the key");
-	ok(count_lines(&d, CONFIG_DIAG_WARNING, "EXTERNAL_URLS is not a variable rtftd reads: did you mean EXTERNAL_URL?"),
+	ok(count_lines(&d, CONFIG_DIAG_WARNING,
+		       "EXTERNAL_URLS is not a variable rtftd reads: did you mean EXTERNAL_URL?"),
 	   "an extra letter");
 	ok(count_lines(&d, CONFIG_DIAG_WARNING, "WORKER is not a variable rtftd reads: did you mean WORKERS?"),
 	   "a missing one");
-	ok(count_lines(&d, CONFIG_DIAG_WARNING, "lint.conf:1: log_levl is not a key rtftd reads: did you mean log_level?"),
+	ok(count_lines(&d, CONFIG_DIAG_WARNING,
+		       "lint.conf:1: log_levl is not a key rtftd reads: did you mean log_level?"),
 	   "a typo of a file key");
 	ok(count_lines(&d, CONFIG_DIAG_WARNING, "lint.conf:3: prot is not a key rtftd reads: did you mean port?"),
 	   "a swap of two letters");
@@ -314,7 +345,7 @@ int main(void)
 	src.env_file = NULL;
 
 	src.file = write_file("quotes.conf", "log_file = \"/tmp/x y\" # where logs go\nexternal_url = "
-					      "'https://rtft.example' \nhost = 127.0.0.1 # loopback\n");
+					     "'https://rtft.example' \nhost = 127.0.0.1 # loopback\n");
 	c = config_load(&src, &d);
 	ok(c && strcmp(c->log_file, "/tmp/x y") == 0, "quoted value followed by a comment loses quotes and comment");
 	ok(c && strcmp(c->external_url, "https://rtft.example") == 0, "single quotes");
@@ -351,7 +382,9 @@ int main(void)
 	}
 
 	/* keys that were removed still load, with a warning that hides the value */
-	src.file = write_file("retired.conf", "node_env = production\nsession_secret = short\ndb_max_pool = 10\nexternal_url = https://x.example\n");
+	src.file = write_file(
+		"retired.conf",
+		"node_env = production\nsession_secret = short\ndb_max_pool = 10\nexternal_url = https://x.example\n");
 	char *retired_ov[] = { "session-secret=hunter2", "DB_MAX_POOL=4" };
 	src.overrides = retired_ov;
 	src.noverrides = 2;
@@ -449,8 +482,8 @@ int main(void)
 	config_free(c);
 	config_free(c2);
 
-	ok(db_url_sqlite_path("sqlite:///var/lib/x.db") && strcmp(db_url_sqlite_path("sqlite:///var/lib/x.db"),
-								 "/var/lib/x.db") == 0,
+	ok(db_url_sqlite_path("sqlite:///var/lib/x.db") &&
+		   strcmp(db_url_sqlite_path("sqlite:///var/lib/x.db"), "/var/lib/x.db") == 0,
 	   "sqlite:/// gives an absolute path");
 	char *r = db_url_redact("postgresql://user:pw@host:5432/db?sslmode=require");
 	is_str(r, "postgresql://user:***@host:5432/db?sslmode=require", "password redacted in URL");
