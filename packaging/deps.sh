@@ -22,11 +22,12 @@ fi
 
 build="build-essential autoconf automake libtool pkg-config
 	libevent-dev libevhtp-dev libonig-dev libjson-c-dev libsodium-dev
-	libsystemd-dev libsqlite3-dev libpq-dev libssl-dev"
+	libsystemd-dev libsqlite3-dev libpq-dev libssl-dev libcurl4-openssl-dev"
 test="python3 python3-pytest python3-websockets postgresql prometheus
 	mandoc clang libclang-rt-14-dev systemd curl xz-utils
 	wrk nginx golang-go golang-github-gorilla-websocket-dev
-	chromium fonts-dejavu-core coturn iproute2 clang-format-14"
+	chromium fonts-dejavu-core coturn iproute2 clang-format-14
+	python3-cryptography"
 # golang-go and gorilla/websocket build bench/reference-go, the Go relay
 # bench/run compares rtftd with.
 # nginx: bench/run starts its own on a loopback port, as a yardstick for
@@ -36,6 +37,8 @@ test="python3 python3-pytest python3-websockets postgresql prometheus
 # page's tests, with fonts-dejavu-core for readable screenshots; coturn's
 # turnserver and turnutils_uclient check the TURN credentials rtftd mints;
 # iproute2's ip sets up the network namespace the browser tests run in.
+# python3-cryptography signs the tokens of the sign-in tests (tests/integration/test_jwt.py,
+# tests/data/jwt/make-fixtures.py).
 # clang-format-14 checks src/ against .clang-format (tests/check-format.sh):
 # pinned, because another version formats some lines differently.
 

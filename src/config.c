@@ -129,6 +129,15 @@ static const struct key keys[] = {
 	{ "log_user_names", KT_AUTOBOOL, F(log_user_names), "auto", 0, 0, CONFIG_RELOAD, "auto, true or false" },
 	{ "retention_days", KT_INT, F(retention_days), "30", 0, 36500, CONFIG_RELOAD,
 	  "0 (keep forever), or an integer from 1 to 36500 (days)" },
+	{ "jwt_secret", KT_SECRET, F(jwt_secret), "", 0, 0, CONFIG_RELOAD,
+	  "the HS256 shared secret of sign-in tokens, or empty" },
+	{ "jwks_url", KT_HTTPURL, F(jwks_url), "", 0, 0, CONFIG_RELOAD,
+	  "the http:// or https:// URL of a JSON Web Key Set, or empty" },
+	{ "jwt_issuer", KT_STR, F(jwt_issuer), "", 0, 0, CONFIG_RELOAD, "the required \"iss\" of tokens, or empty" },
+	{ "jwt_audience", KT_STR, F(jwt_audience), "", 0, 0, CONFIG_RELOAD,
+	  "a value the tokens' \"aud\" must hold, or empty" },
+	{ "jwt_name_claim", KT_STR, F(jwt_name_claim), "", 0, 0, CONFIG_RELOAD,
+	  "the claim holding the only user name a token allows, or empty" },
 };
 
 #define NKEYS ((int)RT_ARRAY_LEN(keys))

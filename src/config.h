@@ -74,6 +74,11 @@ struct config {
 	int log_client_address; /* CONFIG_AUTO, or an enum log_addr_mode */
 	int log_user_names; /* CONFIG_AUTO, 0 or 1 */
 	int retention_days; /* transfer records older than this are purged; 0: kept */
+	char *jwt_secret; /* sign-in (wsauth.h) */
+	char *jwks_url;
+	char *jwt_issuer;
+	char *jwt_audience;
+	char *jwt_name_claim;
 
 	/* where each key's value came from, indexed like the key table */
 	char *source[CONFIG_MAX_KEYS];

@@ -25,6 +25,8 @@
 #include "userlist.h"
 #include "util.h"
 #include "ws.h"
+#include "jwt.h"
+#include "wsauth.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -267,6 +269,14 @@ static void on_set_username(struct user *u, const struct proto_msg *m, const cha
 	const char *why = proto_username(buf, m, name);
 	if (why) {
 		send_username_error(u, ERR_USERNAME_INVALID, why);
+		return;
+	}
+	/* jwt_name_claim: the token names the one name this session may hold */
+	const char *allowed = wsauth_name(ws_auth(u->c));
+	if (allowed && strcmp(allowed, name) != 0) {
+		char msg[JWT_NAME_MAX + 64];
+		snprintf(msg, sizeof msg, "Your sign-in token allows only the name \"%s\"", allowed);
+		send_username_error(u, ERR_USERNAME_INVALID, msg);
 		return;
 	}
 	int rc = S.dir->claim(name, ws_id(u->c), u->name[0] ? u->name : NULL, caps_of(u));

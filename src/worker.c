@@ -22,6 +22,7 @@
 #include "session.h"
 #include "transfers.h"
 #include "ws.h"
+#include "wsauth.h"
 #include "shm.h"
 #include "stats.h"
 #include "util.h"
@@ -126,6 +127,7 @@ static void apply_cb(struct config *nc)
 	transfers_apply(nc);
 	apply_limits(nc);
 	api_apply(nc);
+	wsauth_apply(nc);
 	config_free(W.cfg);
 	W.cfg = nc;
 }
@@ -179,7 +181,7 @@ void worker_main(struct worker_args *a)
 	apply_limits(W.cfg);
 	if (deliver_bus_setup(W.base, a->slot, atomic_load(&rt_shm->master_pid), &directory_shm, &session_sink, &err) !=
 		    RT_OK ||
-	    transfers_setup(W.cfg, a->slot, &err) != RT_OK) {
+	    transfers_setup(W.cfg, a->slot, &err) != RT_OK || wsauth_setup(W.base, W.cfg, &err) != RT_OK) {
 		log_error("cannot set up the protocol: %s", err.msg);
 		exit(RT_EXIT_CHILD_INIT);
 	}
@@ -197,6 +199,7 @@ void worker_main(struct worker_args *a)
 	event_base_dispatch(W.base);
 
 	transfers_shutdown(); /* writes what is queued */
+	wsauth_shutdown();
 	/* final stats so the metrics child counts our last requests */
 	if (a->stats_fd >= 0 && stats_send(a->stats_fd) != RT_OK)
 		log_debug("final stats record not sent");

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "rbuf.h"
 #include "util.h"
+#include "wsauth.h"
 #include "wsframe.h"
 
 #include <arpa/inet.h>
@@ -78,6 +79,7 @@ struct ws_conn {
 	int64_t close_deadline_ms;
 	void *user;
 	struct conn_info *info; /* of the upgrade request: client, request id */
+	struct wsauth *auth; /* sign-in: the token's expiry and name, or NULL */
 	struct ws_conn *prev, *next; /* all connections */
 	struct ws_conn *hnext; /* id hash chain */
 	struct ws_conn *reap_next;
@@ -156,6 +158,11 @@ struct ws_conn *ws_find(uint64_t id)
 uint64_t ws_id(const struct ws_conn *c)
 {
 	return c->id;
+}
+
+const struct wsauth *ws_auth(const struct ws_conn *c)
+{
+	return c->auth;
 }
 
 void *ws_user(const struct ws_conn *c)
@@ -291,6 +298,7 @@ static void conn_free(struct ws_conn *c)
 		evbuffer_free(c->pending);
 	wsf_reset(&c->rd);
 	free(c->info);
+	wsauth_free(c->auth);
 	free(c);
 }
 
@@ -795,10 +803,12 @@ static void handover_cb(evutil_socket_t fd, short what, void *arg)
 	conn_write(c);
 }
 
-struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held, struct conn_info *info)
+struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held, struct conn_info *info,
+			  struct wsauth *auth, const char *protocol)
 {
 	struct ws_conn *c = xcalloc(1, sizeof *c);
 	c->info = info;
+	c->auth = auth;
 	c->rd.max_message = WS.lim.max_message;
 	c->handoff = evhtp_connection_take_ownership(req->conn);
 	bufferevent_disable(c->handoff, EV_READ | EV_WRITE);
@@ -822,11 +832,14 @@ struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuf
 			    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 			    "Sec-WebSocket-Accept: %s\r\n",
 			    accept);
+	if (protocol)
+		evbuffer_add_printf(out, "Sec-WebSocket-Protocol: %s\r\n", protocol);
 	if (WS.slot >= 0)
 		evbuffer_add_printf(out, "X-RTFT-Worker: %d\r\n", WS.slot);
 	if (info && info->request_id[0])
 		evbuffer_add_printf(out, "X-Request-ID: %s\r\n", info->request_id);
 	evbuffer_add_printf(out, "\r\n");
+	wsauth_attach(auth, c);
 	if (WS.h->on_open)
 		WS.h->on_open(c);
 	/* libevhtp drains the request from its buffer when we return; the
@@ -1003,11 +1016,14 @@ int ws_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why)
 {
 	char accept[32];
 	int status = ws_handshake_check(req, accept, why);
-	if (status || (status = edge_ws_origin(req, srv->cfg, http_client(req), why)))
+	struct wsauth *auth;
+	const char *protocol;
+	if (status || (status = edge_ws_origin(req, srv->cfg, http_client(req), why)) ||
+	    (status = wsauth_check(req, &auth, &protocol, why)))
 		return status;
 	struct conn_info *info = edge_conn_info(req); /* before the request's connection is detached */
 	struct evbuffer *held = http_detach(req->conn);
-	ws_accept(req, accept, held, info);
+	ws_accept(req, accept, held, info, auth, protocol);
 	if (held)
 		evbuffer_free(held);
 	return 101;

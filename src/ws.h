@@ -15,6 +15,7 @@
 struct ws_conn;
 struct http_server;
 struct conn_info;
+struct wsauth;
 
 /* What session.c is told. Callbacks may call ws_send_* and ws_close on c; a
  * connection is never freed inside its own callbacks. */
@@ -44,11 +45,15 @@ bool ws_is_upgrade(evhtp_request_t *req);
 int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why);
 /* Takes the connection from libevhtp and answers 101 (with the request's
  * X-Request-ID). held: bytes the client sent after the request head (may
- * be NULL); moved into the connection. info (edge.h; may be NULL) is the
- * connection's from now on. Call only after ws_handshake_check returned 0. */
-struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held, struct conn_info *info);
-/* The upgrade handler for http_set_upgrade(): checks the handshake and the
- * Origin (edge_ws_origin: 403), and accepts (101), or returns the status to
+ * be NULL); moved into the connection. info (edge.h) and auth (wsauth.h),
+ * each may be NULL, are the connection's from now on; protocol: the
+ * Sec-WebSocket-Protocol to answer, or NULL. Call only after
+ * ws_handshake_check returned 0. */
+struct ws_conn *ws_accept(evhtp_request_t *req, const char *accept, struct evbuffer *held, struct conn_info *info,
+			  struct wsauth *auth, const char *protocol);
+/* The upgrade handler for http_set_upgrade(): checks the handshake, the
+ * Origin (edge_ws_origin: 403) and the sign-in (wsauth_check: 401, 503),
+ * and accepts (101), or returns the status to
  * answer with *why set. */
 int ws_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why);
 
@@ -79,6 +84,8 @@ void ws_close_all(uint16_t code, const char *reason);
 struct ws_conn *ws_find(uint64_t id);
 uint64_t ws_id(const struct ws_conn *c);
 void *ws_user(const struct ws_conn *c);
+/* the sign-in that came with the upgrade (wsauth.h), or NULL */
+const struct wsauth *ws_auth(const struct ws_conn *c);
 void ws_set_user(struct ws_conn *c, void *user);
 size_t ws_outbound(const struct ws_conn *c);
 /* the client address (of the upgrade request: edge.h), "?" when unknown */

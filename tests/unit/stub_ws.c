@@ -164,6 +164,11 @@ uint64_t ws_id(const struct ws_conn *c)
 	return c->id;
 }
 
+const struct wsauth *ws_auth(const struct ws_conn *c)
+{
+	return c->auth;
+}
+
 void *ws_user(const struct ws_conn *c)
 {
 	return c->user;

@@ -16,6 +16,7 @@ struct stub_msg {
 struct ws_conn {
 	uint64_t id;
 	void *user;
+	const struct wsauth *auth; /* a test's sign-in, or NULL */
 	bool slow; /* sends answer RT_AGAIN */
 	bool closing; /* ws_close was called: sends answer RT_ERR */
 	bool closed;
