@@ -77,8 +77,13 @@ static void policy_of(evhtp_request_t *req, const struct config *cfg, const stru
 	b->p.any_by_default = !cfg->is_production;
 	b->p.external_origin = origin_of_url(cfg->external_url, b->ext, sizeof b->ext) == RT_OK ? b->ext : NULL;
 	b->p.own_origin = NULL;
-	/* the page's own origin (scheme and Host of this request) is always
-	 * allowed: a browser sends a Host it cannot choose */
+	/* Without external_url, the page's own origin (scheme and Host of this
+	 * request) is allowed: a page cannot make a browser send another
+	 * site's Host. With it, external_url's origin is the page's: a Host
+	 * of any other name (DNS rebinding points a name of the attacker's at
+	 * this server) earns nothing. */
+	if (b->p.external_origin)
+		return;
 	const char *host = evhtp_header_find(req->headers_in, "Host");
 	char tmp[ORIGIN_MAX];
 	int n = host ? snprintf(tmp, sizeof tmp, "%s://%s", ca->https ? "https" : "http", host) : -1;

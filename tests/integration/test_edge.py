@@ -256,6 +256,12 @@ def test_origin_defaults(daemon):
     assert upgrade_status(prod.port, "https://rtft.example.org") == 101, "production: external_url's origin"
     assert upgrade_status(prod.port, EXT) == 101, "and the list"
     assert upgrade_status(prod.port, "https://evil.example") == 403
+    # with external_url, a page's own Host is not an origin of its own: a
+    # name the attacker points at this server (DNS rebinding) gets nothing
+    rebound = daemon(config={"cors_origins": "https://app.example", "external_url": "https://rtft.example.org"})
+    assert upgrade_status(rebound.port, "http://127.0.0.1") == 403
+    assert upgrade_status(rebound.port, "https://rtft.example.org") == 101
+    assert upgrade_status(prod.port, "http://127.0.0.1") == 403
 
 
 def test_api_cors_and_preflight(daemon, nginx):
