@@ -41,7 +41,7 @@ def test_development_logs_addresses_and_names(daemon):
     d = daemon(config={"workers": 1})
     run(visit(d, "127.0.0.2", "alice"))
     lines = session_lines(d, 2)
-    assert re.match(r"127\.0\.0\.2:\d+$", addr_of(lines[0])), lines
+    assert re.match(r"127\.0\.0\.2$", addr_of(lines[0])), lines
     assert any(" as alice closed" in l for l in lines), lines
 
 
@@ -54,6 +54,11 @@ def test_truncated_addresses_and_no_names_at_info(daemon):
     text = d.all_log_text()
     assert "127.0.0.2" not in text and "127.0.0.3" not in text
     assert "alice" not in text and "bob" not in text, text
+    # the lines' context fields too: the address truncated, the name a
+    # pseudonym that is the same on both of a user's lines
+    assert "client=127.0.0.0/24" in text
+    ids = re.findall(r'user_id="(u:[0-9a-f]{16})"', text)
+    assert len(set(ids)) == 2, text
 
 
 def test_hashed_addresses_compare_within_a_run_only(daemon):
@@ -88,7 +93,7 @@ def test_debug_names_users_and_reload_applies_in_place(daemon):
     d.wait_ready(d.wait_notify("RELOADING=1", n) + 1)
     run(visit(d, "127.0.0.4", "dave"))
     lines = session_lines(d, 4)
-    assert re.match(r"127\.0\.0\.4:\d+$", addr_of(lines[-1])) and " as dave closed" in lines[-1], lines
+    assert re.match(r"127\.0\.0\.4$", addr_of(lines[-1])) and " as dave closed" in lines[-1], lines
 
 
 def test_production_defaults(daemon):
