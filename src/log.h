@@ -30,7 +30,7 @@ struct log_ctx {
 
 /* How client addresses appear in the logs (log_client_address). */
 enum log_addr_mode {
-	LOG_ADDR_FULL = 0, /* as they are, with the port */
+	LOG_ADDR_FULL = 0, /* as they are */
 	LOG_ADDR_TRUNCATED, /* IPv4 /24, IPv6 /48, no port: 203.0.113.0/24 */
 	LOG_ADDR_HASHED, /* a keyed hash of the address, no port: h:<16 hex> */
 };
