@@ -1,6 +1,7 @@
 /*
  * ws.c: the WebSocket side of a worker (see ws.h).
- * Owns: struct ws_conn and its lifetime, the handshake, reading and
+ * Owns: struct ws_conn and its lifetime (ws_handshake.c judges the
+ * upgrade request; ws_accept here takes it over), reading and
  * writing the connection's socket, framing through wsframe.c, liveness
  * pings, the graceful close (queue the close frame, flush, half-close,
  * wait briefly for the peer's EOF) so that a 1009 or 1007 really reaches
@@ -20,7 +21,6 @@
 #include "autoconf.h"
 #include "ws.h"
 #include "edge.h"
-#include "http.h"
 #include "log.h"
 #include "rbuf.h"
 #include "util.h"
@@ -33,8 +33,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,8 +103,6 @@ static struct {
 	int64_t closing; /* connections with a close deadline */
 	int64_t last_walk_ms; /* last liveness walk over every connection */
 } WS;
-
-static const char WS_GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* RFC 6455 */
 
 /* ---- id table ---- */
 
@@ -707,76 +703,6 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* ---- handshake ---- */
-
-static bool header_has_token(const char *v, const char *token)
-{
-	if (!v)
-		return false;
-	size_t tl = strlen(token);
-	const char *p = v;
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		const char *start = p;
-		while (*p && *p != ',')
-			p++;
-		const char *end = p;
-		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		if ((size_t)(end - start) == tl && strncasecmp(start, token, tl) == 0)
-			return true;
-	}
-	return false;
-}
-
-bool ws_is_upgrade(evhtp_request_t *req)
-{
-	return header_has_token(evhtp_header_find(req->headers_in, "Upgrade"), "websocket");
-}
-
-static bool valid_key(const char *key)
-{
-	if (!key || strlen(key) != 24 || key[22] != '=' || key[23] != '=')
-		return false;
-	unsigned char raw[20];
-	int n = EVP_DecodeBlock(raw, (const unsigned char *)key, 24);
-	return n == 18; /* 16 bytes plus two from the padding */
-}
-
-int ws_handshake_check(evhtp_request_t *req, char accept[32], const char **why)
-{
-	if (req->method != htp_method_GET) {
-		*why = "a WebSocket upgrade must be a GET";
-		return 400;
-	}
-	if (req->proto != EVHTP_PROTO_11) {
-		*why = "a WebSocket upgrade needs HTTP/1.1";
-		return 400;
-	}
-	if (!header_has_token(evhtp_header_find(req->headers_in, "Connection"), "upgrade")) {
-		*why = "the Connection header must include \"Upgrade\"";
-		return 400;
-	}
-	const char *version = evhtp_header_find(req->headers_in, "Sec-WebSocket-Version");
-	if (!version || strcmp(version, "13") != 0) {
-		*why = "unsupported Sec-WebSocket-Version: only 13 is supported";
-		evhtp_headers_add_header(req->headers_out, evhtp_header_new("Sec-WebSocket-Version", "13", 0, 0));
-		return 426;
-	}
-	const char *key = evhtp_header_find(req->headers_in, "Sec-WebSocket-Key");
-	if (!valid_key(key)) {
-		*why = "Sec-WebSocket-Key must be 16 bytes in base64";
-		return 400;
-	}
-	char concat[64];
-	snprintf(concat, sizeof concat, "%s%s", key, WS_GUID);
-	unsigned char digest[SHA_DIGEST_LENGTH];
-	SHA1((const unsigned char *)concat, strlen(concat), digest);
-	EVP_EncodeBlock((unsigned char *)accept, digest, SHA_DIGEST_LENGTH);
-	return 0;
-}
-
 /* The next loop turn after the upgrade: libevhtp is done with its
  * bufferevent, so the socket and what was read with the request move here. */
 static void handover_cb(evutil_socket_t fd, short what, void *arg)
@@ -1010,21 +936,4 @@ void ws_setup(struct event_base *base, const struct ws_handlers *h, int slot, ui
 	WS.tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	if (WS.lim.heartbeat_ms)
 		ws_apply_limits(&WS.lim);
-}
-
-int ws_upgrade(evhtp_request_t *req, struct http_server *srv, const char **why)
-{
-	char accept[32];
-	int status = ws_handshake_check(req, accept, why);
-	struct wsauth *auth;
-	const char *protocol;
-	if (status || (status = edge_ws_origin(req, srv->cfg, http_client(req), why)) ||
-	    (status = wsauth_check(req, &auth, &protocol, why)))
-		return status;
-	struct conn_info *info = edge_conn_info(req); /* before the request's connection is detached */
-	struct evbuffer *held = http_detach(req->conn);
-	ws_accept(req, accept, held, info, auth, protocol);
-	if (held)
-		evbuffer_free(held);
-	return 101;
 }
