@@ -15,6 +15,7 @@
 #include "session.h"
 #include "util.h"
 #include "www.h"
+#include "wsauth.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -81,12 +82,22 @@ static int ice_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 	return 200;
 }
 
+/* "signin": whether the WebSocket needs a token, so that the web page can
+ * tell a refused sign-in (a browser never sees the 401) from an outage;
+ * "name_claim": the claim that names the session, for the page to
+ * prefill the name from its token. Neither is a secret. */
 static int info_handler(evhtp_request_t *req, struct evbuffer *body, void *arg)
 {
-	char url[1024];
+	char url[1024], claim[256] = "";
 	(void)proto_escape_string(A.cfg->external_url, url, sizeof url);
-	evbuffer_add_printf(body, "{\"name\":\"rtftd\",\"version\":\"%s\",\"protocol\":1,\"external_url\":\"%s\"}\n",
-			    PACKAGE_VERSION, url);
+	const char *nc = wsauth_name_claim();
+	if (nc)
+		(void)proto_escape_string(nc, claim, sizeof claim);
+	evbuffer_add_printf(body,
+			    "{\"name\":\"rtftd\",\"version\":\"%s\",\"protocol\":1,\"external_url\":\"%s\","
+			    "\"signin\":%s%s%s%s}\n",
+			    PACKAGE_VERSION, url, wsauth_enabled() ? "true" : "false", nc ? ",\"name_claim\":\"" : "",
+			    claim, nc ? "\"" : "");
 	return 200;
 }
 

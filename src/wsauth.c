@@ -63,6 +63,11 @@ bool wsauth_enabled(void)
 	return A.on;
 }
 
+const char *wsauth_name_claim(void)
+{
+	return A.on && A.name_claim && *A.name_claim ? A.name_claim : NULL;
+}
+
 /* ---- where the token is ---- */
 
 static bool token_char(char c)

@@ -28,6 +28,8 @@ int wsauth_setup(struct event_base *base, const struct config *cfg, struct rt_er
 void wsauth_apply(const struct config *cfg);
 void wsauth_shutdown(void);
 bool wsauth_enabled(void);
+/* The claim that names the session (jwt_name_claim), or NULL. */
+const char *wsauth_name_claim(void);
 
 /* Judge an upgrade request. 0: go on, with *auth set when sign-in is on
  * (NULL when off) and *protocol the subprotocol to answer (or NULL).

@@ -56,6 +56,7 @@ def test_api_info(d):
     assert status == 200
     doc = json_body(status, headers, body)
     assert doc["name"] == "rtftd" and doc["protocol"] == 1 and doc["version"]
+    assert doc["signin"] is False and "name_claim" not in doc, doc
 
 
 def test_unknown_path_404_json(d):

@@ -302,6 +302,23 @@ def test_jwks_unavailable_at_start_503_then_recovers(daemon, jwks):
     wait_for(accepted, 15, "keys after the retry", interval=0.5)
 
 
+def test_api_info_says_whether_signin_is_on(daemon):
+    """The web page cannot read a refused upgrade's 401: GET /api/info
+    tells it that sign-in is on, and which claim names the session."""
+    d = hs_daemon(daemon, jwt_name_claim="preferred_username")
+    status, _, body = d.get("/api/info")
+    assert status == 200
+    doc = json.loads(body)
+    assert doc["signin"] is True and doc["name_claim"] == "preferred_username", doc
+    assert SECRET not in body.decode()
+    # a reload that turns sign-in off says so at once
+    d.write_config(jwt_secret=None, jwt_name_claim=None)
+    d.sighup()
+    wait_for(lambda: json.loads(d.get("/api/info")[2])["signin"] is False, 15, "signin false after the reload",
+             interval=0.3)
+    assert "name_claim" not in json.loads(d.get("/api/info")[2])
+
+
 def test_secret_never_shown(daemon):
     d = hs_daemon(daemon)
     assert SECRET not in d.all_log_text()
