@@ -8,6 +8,10 @@
 // through the server), ?p2pTimeout=ms (how long to wait for a data
 // channel before using the server).
 //
+// URL fragment: #token=<jwt>, the sign-in token an identity provider gives
+// (js/signin.js): read once, taken out of the address bar at once, and
+// offered on every WebSocket. Other fragment parameters stay.
+//
 // window.rtft.state() is a read-only snapshot for automated tests.
 
 import { Connection } from './js/conn.js';
@@ -15,6 +19,10 @@ import { PeerManager } from './js/peers.js';
 import { Engine, isFinal } from './js/engine.js';
 import { TransferList, button } from './js/view-transfers.js';
 import { checkName, plausibleName, pageParams, socketUrl, httpBaseOf } from './js/util.js';
+import { takeToken, tokenClaims, serverSignin, SKEW_S } from './js/signin.js';
+
+// First of all: the token out of the address bar.
+const given = takeToken();
 
 const NAME_KEY = 'rtft.name';
 const DEFAULT_P2P_TIMEOUT_MS = 10000;
@@ -48,6 +56,7 @@ const el = {
 	notices: $('notices'),
 	announcer: $('announcer'),
 	dropText: $('drop-hint-text'),
+	signin: $('signin-message'),
 };
 
 // ---- state ----
@@ -56,6 +65,8 @@ let users = new Set();     // other people online
 let selected = '';         // the chosen recipient
 let iceLatest = null;      // the last ICE_SERVERS message
 let iceFetched = null;     // {cfg, until} from GET /api/ice-servers
+let signinInfo = null;     // {reachable, signin, nameClaim} from GET /api/info
+let signinReason = '';     // what the sign-in message shows ('' when none)
 
 function p2pEnabled() {
 	return !params.p2pOff && PeerManager.supported();
@@ -102,7 +113,57 @@ async function iceConfig() {
 	}
 }
 
-const conn = new Connection(wsUrl, { binaryRelay: true, transfer: 1, iceServers: true });
+// ---- sign-in ----
+
+// The token's exp has passed even with the server's allowance for clocks.
+function tokenExpired() {
+	const c = given.token ? tokenClaims(given.token) : null;
+	return !!c && typeof c.exp === 'number' && c.exp + SKEW_S < Date.now() / 1000;
+}
+
+// Why the last socket failed before it opened (conn.js): a browser never
+// sees the 401, so ask the server whether it wants a token at all.
+async function explainFailure() {
+	const info = await serverSignin(apiBase);
+	if (info.reachable)
+		signinInfo = info;
+	if (!info.reachable || !info.signin)
+		return 'outage';
+	return given.token && !tokenExpired() ? 'signin' : 'signin-final';
+}
+
+const AGAIN = ' Open the link you were given again, or ask for a new one.';
+
+function signinText(reason) {
+	switch (reason) {
+	case 'damaged':
+		return 'This sign-in link cannot be used: the token in it ' + given.problem + '.' + AGAIN;
+	case 'needed':
+		return 'This server needs sign-in: open the sign-in link you were given (it ends in #token=...).';
+	case 'missing':
+		return given.problem
+			? 'This server needs sign-in and refused the connection: the token in your link ' + given.problem + '.' + AGAIN
+			: 'This server needs sign-in and refused the connection: open the sign-in link you were given (it ends in #token=...).';
+	case 'refused':
+		return tokenExpired()
+			? 'Your sign-in link has expired, and the server refused the connection.' + AGAIN
+			: 'The server refused your sign-in, so you are not connected: the token in your link is not valid here.' + AGAIN;
+	case 'expired':
+		return 'Your sign-in expired and the server closed the connection: reload the link you were given to sign in again.';
+	default:
+		return '';
+	}
+}
+
+function showSignin(reason) {
+	signinReason = reason;
+	const text = signinText(reason);
+	el.signin.textContent = text;
+	el.signin.hidden = !text;
+}
+
+const conn = new Connection(wsUrl, { binaryRelay: true, transfer: 1, iceServers: true },
+	{ token: given.token, explainFailure });
 const peers = new PeerManager({
 	send: (m) => conn.send(m),
 	myName: () => conn.name,
@@ -158,7 +219,10 @@ conn.addEventListener('nameerror', (ev) => {
 	if (conn.state === 'online')
 		el.name.value = conn.name;
 });
+conn.addEventListener('signin', (ev) => showSignin(ev.detail.reason));
 conn.addEventListener('state', () => {
+	if (conn.state === 'online' && signinReason)
+		showSignin('');
 	renderConn();
 	if (conn.state !== 'online')
 		setUsers([]);
@@ -435,6 +499,13 @@ const hook = Object.freeze({
 			server: conn.server ? JSON.parse(JSON.stringify(conn.server)) : null,
 			iceServers: iceLatest ? JSON.parse(JSON.stringify(iceLatest)) : null,
 			transfers: engine.snapshot(),
+			// never the token itself
+			signin: {
+				token: !!given.token,
+				required: signinInfo ? signinInfo.signin : null,
+				reason: signinReason,
+				message: el.signin.hidden ? '' : el.signin.textContent,
+			},
 		};
 	},
 	// SHA-256 (hex) of the file received in transfer id, read from the
@@ -447,19 +518,47 @@ Object.defineProperty(window, 'rtft', { value: hook, writable: false, configurab
 
 // ---- start ----
 
-renderConn();
-renderUsers();
-let saved = '';
-try {
-	saved = localStorage.getItem(NAME_KEY) || '';
-} catch {
-	// no storage
+// With jwt_name_claim the token names the one name the server allows:
+// that name, when the token carries a usable one (read only as a
+// convenience: the server checks it).
+function nameFromToken() {
+	const claim = signinInfo && signinInfo.nameClaim;
+	const c = claim && given.token ? tokenClaims(given.token) : null;
+	const v = c && c[claim];
+	return typeof v === 'string' && !checkName(v).error ? checkName(v).name : '';
 }
-if (saved) {
-	el.name.value = saved;
-	const { name, error } = checkName(saved);
-	if (!error)
-		conn.connect(name);
-} else {
-	el.name.focus();
+
+async function start() {
+	renderConn();
+	renderUsers();
+	if (given.problem)
+		showSignin('damaged');
+	let saved = '';
+	try {
+		saved = localStorage.getItem(NAME_KEY) || '';
+	} catch {
+		// no storage
+	}
+	const asked = serverSignin(apiBase).then((info) => {
+		if (info.reachable)
+			signinInfo = info;
+		if (info.signin && !given.token && !given.problem && conn.state !== 'online' && !signinReason)
+			showSignin('needed');
+	});
+	// the name the token allows comes before the remembered one
+	if (given.token)
+		await asked;
+	const fromToken = nameFromToken();
+	if (fromToken && document.activeElement !== el.name)
+		el.name.value = fromToken;
+	else if (saved)
+		el.name.value = saved;
+	if (saved && conn.state === 'offline') {
+		const { name, error } = checkName(fromToken || saved);
+		if (!error)
+			conn.connect(name);
+	} else if (!saved) {
+		el.name.focus();
+	}
 }
+start();

@@ -2,12 +2,25 @@
 // name, keeps the connection alive (PING every 25 s), reconnects by itself
 // with back-off after a drop and claims the name again.
 //
+// Sign-in (docs/protocol.md, "Sign-in with a token"): with opts.token,
+// every socket (reconnects too) offers the subprotocols "rtft" and
+// "rtft.token.<token>". A browser never sees why an upgrade failed, so
+// when a socket closes before it opened, opts.explainFailure() is asked
+// (it looks at GET /api/info): 'outage' retries with back-off as before;
+// 'signin' (a refused token that might yet pass: a key set being fetched)
+// retries a few times, then gives up like 'signin-final', which goes
+// offline at once with a signin event. Close code 4001 (the token
+// expired during the session) goes offline with a signin event too: a
+// dead token is never retried.
+//
 // Events (all CustomEvent, detail as noted):
 //   state       {state, name, retryAt, note}  the connection state changed
 //   message     the parsed server message (any type)
 //   binary      ArrayBuffer                  a binary relay message
 //   registered  {name}                        USERNAME_SET for this connection
 //   nameerror   {message}                     a claim the user made was refused
+//   signin      {reason}                      'missing' (the server wants a token and
+//                                             got none), 'refused' or 'expired' (4001)
 
 const PING_MS = 25000;
 const OPEN_TIMEOUT_MS = 10000;
@@ -17,15 +30,23 @@ const BACKOFF_MAX_MS = 15000;
 // the name on the server until it notices the drop; retry this many times.
 const TAKEN_RETRIES = 6;
 const QUEUE_MAX = 500;
+// Tries of a refused token before giving up (back-off 0.5 to 4 s: longer
+// than the 5 s in which the server fetches a rotated key set again).
+const SIGNIN_RETRIES = 4;
+export const CLOSE_TOKEN_EXPIRED = 4001;
 
 // States: 'offline' (no connection wanted or possible), 'connecting'
 // (socket opening or name being claimed), 'online', 'reconnecting'
 // (waiting retryAt before the next attempt).
 export class Connection extends EventTarget {
-	constructor(url, capabilities) {
+	constructor(url, capabilities, opts = {}) {
 		super();
 		this.url = url;
 		this.capabilities = capabilities;
+		this.token = opts.token || '';
+		this._explainFailure = opts.explainFailure || null;
+		this._signinRetries = 0;
+		this._epoch = 0;         // bumped when a socket is opened or closed on purpose
 		this.state = 'offline';
 		this.name = '';        // the name the server confirmed for us
 		this.wanted = '';      // the name to claim
@@ -62,6 +83,7 @@ export class Connection extends EventTarget {
 		this.wanted = name;
 		this._userClaim = true;
 		this._takenRetries = 0;
+		this._signinRetries = 0;
 		if (renaming) {
 			this._sendRaw({ type: 'SET_USERNAME', username: name });
 			return;
@@ -142,13 +164,16 @@ export class Connection extends EventTarget {
 		this._setState('connecting');
 		let ws;
 		try {
-			ws = new WebSocket(this.url);
+			ws = this.token ? new WebSocket(this.url, ['rtft', 'rtft.token.' + this.token]) : new WebSocket(this.url);
 		} catch (e) {
-			this._setState('offline', 'cannot open ' + this.url + ': ' + e.message);
+			// the message may quote the protocols: never show the token
+			const why = String(e && e.message).split(this.token || '\0').join('(token)');
+			this._setState('offline', 'cannot open ' + this.url + ': ' + why);
 			return;
 		}
 		ws.binaryType = 'arraybuffer';
 		this._ws = ws;
+		let opened = false;
 		this._openTimer = setTimeout(() => {
 			if (this._ws === ws && ws.readyState === WebSocket.CONNECTING)
 				ws.close();
@@ -157,6 +182,8 @@ export class Connection extends EventTarget {
 			if (this._ws !== ws)
 				return;
 			clearTimeout(this._openTimer);
+			opened = true;
+			this._signinRetries = 0;
 			this._sendRaw(Object.assign({ type: 'CAPABILITIES' }, this.capabilities));
 			this._sendRaw({ type: 'SET_USERNAME', username: this.wanted });
 			this._pingTimer = setInterval(() => this._sendRaw({ type: 'PING' }), PING_MS);
@@ -184,11 +211,12 @@ export class Connection extends EventTarget {
 			this._ws = null;
 			clearTimeout(this._openTimer);
 			clearInterval(this._pingTimer);
-			this._onDrop(ev.code, ev.reason);
+			this._onDrop(ev.code, ev.reason, opened);
 		};
 	}
 
 	_close(code) {
+		this._epoch++;
 		const ws = this._ws;
 		this._ws = null;
 		clearTimeout(this._openTimer);
@@ -256,9 +284,17 @@ export class Connection extends EventTarget {
 		this.dispatchEvent(new CustomEvent('nameerror', { detail: { message } }));
 	}
 
-	_onDrop(code, reason) {
+	_onDrop(code, reason, opened) {
 		if (!this.wanted) {
 			this._setState('offline');
+			return;
+		}
+		if (code === CLOSE_TOKEN_EXPIRED) {
+			this._signinEnded('expired');
+			return;
+		}
+		if (!opened && this._explainFailure) {
+			this._explain();
 			return;
 		}
 		if (!this._wasOnline && this._userClaim && code === 1008) {
@@ -270,6 +306,38 @@ export class Connection extends EventTarget {
 		if (code === 1012)
 			this._attempt = 0;
 		this._scheduleRetry(code === 1012 ? 'server restarting' : 'connection lost', code === 1012);
+	}
+
+	// The socket failed before it opened: a refused sign-in or an outage?
+	_explain() {
+		const epoch = this._epoch;
+		this.name = '';
+		Promise.resolve()
+			.then(() => this._explainFailure())
+			.catch(() => 'outage')
+			.then((why) => {
+				if (epoch !== this._epoch || !this.wanted || this._ws)
+					return;
+				if (why === 'signin' && this._signinRetries < SIGNIN_RETRIES) {
+					this._signinRetries++;
+					this._scheduleRetry('sign-in refused');
+				} else if (why === 'signin' || why === 'signin-final') {
+					this._signinEnded(this.token ? 'refused' : 'missing');
+				} else {
+					this._scheduleRetry('connection lost');
+				}
+			});
+	}
+
+	// Sign-in refused or over: offline, no retry with this token.
+	_signinEnded(reason) {
+		this._close(1000);
+		this.name = '';
+		this._signinRetries = 0;
+		this._wasOnline = false;
+		this._queue = [];
+		this._setState('offline', reason === 'expired' ? 'sign-in expired' : 'sign-in refused');
+		this.dispatchEvent(new CustomEvent('signin', { detail: { reason } }));
 	}
 
 	_scheduleRetry(note, soon = false) {
