@@ -101,12 +101,20 @@ static json_object *decode_object(const char *s, size_t n)
 	return parse_object((const char *)buf, (size_t)got);
 }
 
+/* the value of a JSON string, or NULL when it is not one or has a NUL in
+ * it ("\u0000"): such a string is not the shorter one before the NUL */
+static const char *str_of(json_object *v)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	const char *s = json_object_get_string(v);
+	return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
+}
+
 static const char *get_str(json_object *o, const char *key)
 {
 	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return json_object_object_get_ex(o, key, &v) ? str_of(v) : NULL;
 }
 
 /* a NumericDate: 1 found, 0 absent, -1 not a number */
@@ -384,13 +392,13 @@ static bool aud_has(json_object *claims, const char *want)
 	if (!json_object_object_get_ex(claims, "aud", &v))
 		return false;
 	if (json_object_is_type(v, json_type_string))
-		return strcmp(json_object_get_string(v), want) == 0;
+		return str_of(v) && strcmp(str_of(v), want) == 0;
 	if (!json_object_is_type(v, json_type_array))
 		return false;
 	size_t n = json_object_array_length(v);
 	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(v, i);
-		if (json_object_is_type(e, json_type_string) && strcmp(json_object_get_string(e), want) == 0)
+		const char *e = str_of(json_object_array_get_idx(v, i));
+		if (e && strcmp(e, want) == 0)
 			return true;
 	}
 	return false;

@@ -9,6 +9,7 @@
 #include "tap.h"
 #include "util.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +157,9 @@ static void keysets(struct jwt_keyset **out)
 	free(text);
 	*out = ks;
 
-	static const char *bad[] = { "", "[]", "{}", "{\"keys\": {}}", "{\"keys\": [] } x", "{\"keys\":[[[[[[[[[[1]]]]]]]]]]}" };
+	static const char *bad[] = {
+		"", "[]", "{}", "{\"keys\": {}}", "{\"keys\": [] } x", "{\"keys\":[[[[[[[[[[1]]]]]]]]]]}"
+	};
 	for (size_t i = 0; i < RT_ARRAY_LEN(bad); i++) {
 		struct jwt_keyset *b = jwt_keyset_parse(bad[i], strlen(bad[i]), &skipped, &err);
 		ok(b == NULL, "bad key set refused: %s (%s)", bad[i], err.msg);
@@ -177,12 +180,75 @@ static void keysets(struct jwt_keyset **out)
 	free(huge);
 }
 
+static char *b64(const char *p, size_t n)
+{
+	size_t cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *s = xmalloc(cap);
+	sodium_bin2base64(s, cap, (const unsigned char *)p, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return s;
+}
+
+/* an HS256 token of the header and claims (JSON texts), signed here with
+ * SECRET, for claims the fixtures do not have */
+static char *hs256(const char *header, const char *claims)
+{
+	char *h = b64(header, strlen(header)), *c = b64(claims, strlen(claims));
+	char *in = xasprintf("%s.%s", h, c);
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)SECRET, strlen(SECRET));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)in, strlen(in));
+	crypto_auth_hmacsha256_final(&st, mac);
+	char *m = b64((const char *)mac, sizeof mac);
+	char *tok = xasprintf("%s.%s", in, m);
+	free(h);
+	free(c);
+	free(in);
+	free(m);
+	return tok;
+}
+
+static enum jwt_result verify_signed(const char *claims, struct jwt_claims *cl)
+{
+	char *tok = hs256("{\"alg\":\"HS256\"}", claims);
+	enum jwt_result r = jwt_verify(tok, strlen(tok), &full, NULL, NOW, cl);
+	free(tok);
+	return r;
+}
+
+#define CLAIMS(iss, aud, exp, name) \
+	"{\"iss\":\"" iss "\",\"aud\":" aud ",\"exp\":" exp ",\"preferred_username\":\"" name "\"}"
+
+/* found by tests/fuzz/fuzz_jwt.c: a string claim with "\u0000" in it was
+ * read up to the NUL, so "alice\u0000x" signed in as alice */
+static void nul_in_strings(void)
+{
+	struct jwt_claims cl;
+	is_int(verify_signed(CLAIMS("https://issuer.test", "\"rtft\"", "1800000600", "alice"), &cl), JWT_OK,
+	       "a token signed here verifies");
+	ok(strcmp(cl.name, "alice") == 0, "and names alice");
+	is_int(verify_signed(CLAIMS("https://issuer.test", "\"rtft\"", "1800000600", "alice\\u0000x"), &cl),
+	       JWT_NO_NAME, "a name claim with a NUL in it is not the name before the NUL");
+	ok(cl.name[0] == 0, "no name reported");
+	is_int(verify_signed(CLAIMS("https://issuer.test\\u0000.evil", "\"rtft\"", "1800000600", "alice"), &cl),
+	       JWT_ISSUER, "an issuer with a NUL in it is not the configured one");
+	is_int(verify_signed(CLAIMS("https://issuer.test", "\"rtft\\u0000x\"", "1800000600", "alice"), &cl),
+	       JWT_AUDIENCE, "an audience with a NUL in it is not the configured one");
+	is_int(verify_signed(CLAIMS("https://issuer.test", "[\"rtft\\u0000x\"]", "1800000600", "alice"), &cl),
+	       JWT_AUDIENCE, "nor in an array");
+	char *tok = hs256("{\"alg\":\"HS256\\u0000x\"}",
+			  CLAIMS("https://issuer.test", "\"rtft\"", "1800000600", "alice"));
+	is_int(jwt_verify(tok, strlen(tok), &full, NULL, NOW, &cl), JWT_BAD_ALG, "nor is an alg");
+	free(tok);
+}
+
 int main(void)
 {
 	struct jwt_keyset *ks = NULL;
 	keysets(&ks);
 	fixture_tokens(ks);
 	times_and_sizes();
+	nul_in_strings();
 	struct jwt_claims cl;
 	const char *t = "eyJhbGciOiJSUzI1NiJ9.e30.AAAA";
 	is_int(jwt_verify(t, strlen(t), &keys_only, NULL, NOW, &cl), JWT_NO_KEYS, "RS256 before any key set: no keys");
