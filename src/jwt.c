@@ -117,14 +117,19 @@ static const char *get_str(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? str_of(v) : NULL;
 }
 
-/* a NumericDate: 1 found, 0 absent, -1 not a number */
+/* a NumericDate: 1 found, 0 absent, -1 not a number or beyond 1e15 s
+ * either way (what the skew and the session's milliseconds add to it
+ * then fits in an int64_t) */
 static int get_time(json_object *o, const char *key, int64_t *out)
 {
 	json_object *v;
 	if (!json_object_object_get_ex(o, key, &v))
 		return 0;
 	if (json_object_is_type(v, json_type_int)) {
-		*out = json_object_get_int64(v);
+		int64_t t = json_object_get_int64(v); /* json-c clamps to INT64_MIN..INT64_MAX */
+		if (t <= -1000000000000000 || t >= 1000000000000000)
+			return -1;
+		*out = t;
 		return 1;
 	}
 	if (json_object_is_type(v, json_type_double)) {

@@ -242,6 +242,24 @@ static void nul_in_strings(void)
 	free(tok);
 }
 
+/* found by tests/fuzz/fuzz_jwt.c: an integer exp near INT64_MAX overflowed
+ * exp + JWT_SKEW_S (and wsauth.c's exp * 1000); integers are now bounded
+ * like doubles */
+static void huge_times(void)
+{
+	struct jwt_claims cl;
+	static const char *bad[] = { "9223372036854775807", "18446744073709551615", "-9223372036854775808",
+				     "1000000000000000", "1e300" };
+	for (size_t i = 0; i < RT_ARRAY_LEN(bad); i++) {
+		char *claims = xasprintf(CLAIMS("https://issuer.test", "\"rtft\"", "%s", "alice"), bad[i]);
+		ok(verify_signed(claims, &cl) == JWT_MALFORMED, "exp %s is refused as malformed", bad[i]);
+		free(claims);
+	}
+	is_int(verify_signed(CLAIMS("https://issuer.test", "\"rtft\"", "999999999999999", "alice"), &cl), JWT_OK,
+	       "exp 999999999999999 (year 31 million) is taken");
+	ok(cl.exp == 999999999999999 + JWT_SKEW_S && cl.exp < INT64_MAX / 1000, "and its expiry fits in milliseconds");
+}
+
 int main(void)
 {
 	struct jwt_keyset *ks = NULL;
@@ -249,6 +267,7 @@ int main(void)
 	fixture_tokens(ks);
 	times_and_sizes();
 	nul_in_strings();
+	huge_times();
 	struct jwt_claims cl;
 	const char *t = "eyJhbGciOiJSUzI1NiJ9.e30.AAAA";
 	is_int(jwt_verify(t, strlen(t), &keys_only, NULL, NOW, &cl), JWT_NO_KEYS, "RS256 before any key set: no keys");
