@@ -728,6 +728,7 @@ static void validate(struct config *cfg, struct config_diag *d)
 			d, CONFIG_DIAG_WARNING,
 			"trust_proxy is on but trusted_proxies is empty: no peer is trusted, forwarding headers are "
 			"ignored");
+	config_check_signin(cfg, d);
 	config_check_production(cfg, d);
 }
 

@@ -304,6 +304,50 @@ static void check_database(const struct config *cfg, struct config_diag *d)
 	PQconninfoFree(opts);
 }
 
+/* ---- sign-in: warnings, errors in production ---- */
+
+/* the host of an http:// or https:// URL (no brackets) into host; false
+ * when there is none that fits */
+static bool url_host(const char *url, char *host, size_t cap)
+{
+	const char *a = strstr(url, "://");
+	if (!a)
+		return false;
+	a += 3;
+	const char *end = a + strcspn(a, "/?#");
+	for (const char *at = a; at < end; at++) /* user:password@ */
+		if (*at == '@')
+			a = at + 1;
+	const char *h = a, *e;
+	if (*a == '[') {
+		h = a + 1;
+		e = memchr(h, ']', (size_t)(end - h));
+		if (!e)
+			return false;
+	} else {
+		e = memchr(a, ':', (size_t)(end - a));
+		if (!e)
+			e = end;
+	}
+	if (e == h || (size_t)(e - h) >= cap)
+		return false;
+	snprintf(host, cap, "%.*s", (int)(e - h), h);
+	return true;
+}
+
+void config_check_signin(const struct config *cfg, struct config_diag *d)
+{
+	enum config_severity sev = cfg->is_production ? CONFIG_DIAG_ERROR : CONFIG_DIAG_WARNING;
+	const char *prod = cfg->is_production ? "production: " : "";
+	char host[256];
+	if (cfg->jwks_url[0] && str_has_prefix(cfg->jwks_url, "http://") &&
+	    !(url_host(cfg->jwks_url, host, sizeof host) && host_is_local(host)))
+		config_diag_add(d, sev,
+				"%sjwks_url = \"%s\" fetches the signing keys over plain http from beyond loopback: "
+				"anyone on the path can replace them and forge tokens (expected an https:// URL)",
+				prod, cfg->jwks_url);
+}
+
 void config_check_production(const struct config *cfg, struct config_diag *d)
 {
 	if (!cfg->is_production)

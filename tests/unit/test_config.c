@@ -47,6 +47,70 @@ static void print_diag(const struct config_diag *d)
 }
 
 /* Production mode refuses to start, one line per problem, all of them. */
+/* sign-in keys over plain http beyond loopback: a warning in
+ * development, an error in production */
+static void test_signin(void)
+{
+	struct config_diag d = { 0 };
+	struct config_src src = { .file_explicit = true };
+	static const char *unsafe[][2] = {
+		{ "jwks_url = http://idp.example/jwks.json\n", "jwks_url = \"http://idp.example/jwks.json\" fetches" },
+		{ "jwks_url = http://10.0.0.5:8080/keys\n", "jwks_url = \"http://10.0.0.5:8080/keys\" fetches" },
+		{ "jwks_url = http://[2001:db8::1]/keys\n", "jwks_url = \"http://[2001:db8::1]/keys\" fetches" },
+		{ "jwks_url = http://127.0.0.1@idp.example/keys\n",
+		  "jwks_url = \"http://127.0.0.1@idp.example/keys\"" },
+		{ "jwks_url = http://localhost.idp.example/keys\n",
+		  "jwks_url = \"http://localhost.idp.example/keys\"" },
+	};
+	for (size_t i = 0; i < RT_ARRAY_LEN(unsafe); i++) {
+		src.file = write_file("dev.conf", unsafe[i][0]);
+		struct config *c = config_load(&src, &d);
+		ok(c != NULL && d.nerrors == 0 && count_lines(&d, CONFIG_DIAG_WARNING, unsafe[i][1]) == 1,
+		   "development warns: %s", unsafe[i][0]);
+		if (!c || d.nerrors)
+			print_diag(&d);
+		config_free(c);
+		config_diag_fini(&d);
+		free((char *)src.file);
+
+		char *text = xasprintf("node_env = production\nexternal_url = https://rtft.example\n%s", unsafe[i][0]);
+		src.file = write_file("prod.conf", text);
+		c = config_load(&src, &d);
+		char *line = xasprintf("production: %s", unsafe[i][1]);
+		ok(c == NULL && d.nerrors == 1 && count_lines(&d, CONFIG_DIAG_ERROR, line) == 1,
+		   "production refuses: %s", unsafe[i][0]);
+		if (c || d.nerrors != 1)
+			print_diag(&d);
+		ok(!diag_has(&d, "short-secret") && !diag_has(&d, "0123456789abcdef"), "  no secret is shown");
+		free(line);
+		config_free(c);
+		config_diag_fini(&d);
+		free((char *)src.file);
+		free(text);
+	}
+	static const char *safe[] = {
+		"jwks_url = https://idp.example/jwks.json\n",
+		"jwks_url = http://127.0.0.1:8081/jwks.json\n",
+		"jwks_url = http://127.1.2.3/keys\n",
+		"jwks_url = http://[::1]:8081/keys\n",
+		"jwks_url = http://localhost/keys\n",
+		"jwks_url = http://user:pw@localhost:99/keys\n",
+	};
+	for (size_t i = 0; i < RT_ARRAY_LEN(safe); i++) {
+		char *text = xasprintf("node_env = production\nexternal_url = https://rtft.example\n%s", safe[i]);
+		src.file = write_file("prod.conf", text);
+		struct config *c = config_load(&src, &d);
+		ok(c != NULL && d.nerrors == 0 && !diag_has(&d, "jwks_url") && !diag_has(&d, "jwt_secret"),
+		   "production takes, without a word: %s", safe[i]);
+		if (!c || d.nerrors)
+			print_diag(&d);
+		config_free(c);
+		config_diag_fini(&d);
+		free((char *)src.file);
+		free(text);
+	}
+}
+
 static void test_production(void)
 {
 	struct config_diag d = { 0 };
@@ -504,6 +568,7 @@ int main(void)
 	free(file);
 	free(envf);
 	test_production();
+	test_signin();
 	test_lint();
 	return done_testing();
 }
