@@ -173,8 +173,8 @@ bool config_key_is_known(const char *name);
 /* Production mode's refusals (is_production): one error line per problem,
  * all of them. Called by validation. */
 void config_check_production(const struct config *cfg, struct config_diag *d);
-/* jwks_url over plain http beyond loopback: a warning, and an error in
- * production. */
+/* jwks_url over plain http beyond loopback, a jwt_secret under 32 bytes:
+ * warnings, and errors in production. */
 void config_check_signin(const struct config *cfg, struct config_diag *d);
 /* The key name looks like a typing error for (upper_case: environment
  * names; else file keys): the same first letter, one edit away (two for

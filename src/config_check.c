@@ -346,6 +346,12 @@ void config_check_signin(const struct config *cfg, struct config_diag *d)
 				"%sjwks_url = \"%s\" fetches the signing keys over plain http from beyond loopback: "
 				"anyone on the path can replace them and forge tokens (expected an https:// URL)",
 				prod, cfg->jwks_url);
+	size_t n = strlen(cfg->jwt_secret);
+	if (n > 0 && n < 32)
+		config_diag_add(d, sev,
+				"%sjwt_secret is %zu bytes: expected at least 32 (a short HS256 secret can be guessed "
+				"offline from one token, and then tokens forged; make one with openssl rand -hex 32)",
+				prod, n);
 }
 
 void config_check_production(const struct config *cfg, struct config_diag *d)

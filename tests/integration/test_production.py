@@ -120,25 +120,34 @@ def test_env_file_and_config_file_are_looked_at_too(tmp_path):
     assert not any("OTHER" in x for x in w), w
 
 
-def test_signin_keys_over_plain_http(tmp_path):
+def test_signin_keys_over_plain_http_and_a_short_secret(tmp_path):
     """jwks_url over plain http to a host beyond loopback (anyone on the
-    path could swap the keys and forge tokens): a warning in development,
-    an error in production."""
-    path = conf(tmp_path, external_url="https://rtft.example", jwks_url="http://idp.example/jwks.json")
+    path could swap the keys and forge tokens) and a jwt_secret under 32
+    bytes: warnings in development, errors in production."""
+    path = conf(tmp_path, external_url="https://rtft.example", jwks_url="http://idp.example/jwks.json",
+                jwt_secret="tiny-secret")
     want = ['jwks_url = "http://idp.example/jwks.json" fetches the signing keys over plain http from beyond '
-            'loopback: anyone on the path can replace them and forge tokens (expected an https:// URL)']
+            'loopback: anyone on the path can replace them and forge tokens (expected an https:// URL)',
+            "jwt_secret is 11 bytes: expected at least 32"]
     rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "development"})
     assert rc == 0 and not lines(err, "error"), err
     warnings = lines(err, "warning")
     assert all(sum(w in line for line in warnings) == 1 for w in want), err
     rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production"})
     errors = lines(err, "error")
-    assert rc == 1 and len(errors) == 1, err
+    assert rc == 1 and len(errors) == 2, err
     assert all(sum(("production: " + w) in line for line in errors) == 1 for w in want), err
-    # https, or http on loopback: not a word
+    assert "tiny-secret" not in err
+    # https, or http on loopback, and a long secret: not a word
     for url in ("https://idp.example/jwks.json", "http://127.0.0.1:9/jwks.json", "http://[::1]:9/k",
                 "http://localhost:9/k"):
-        path = conf(tmp_path, external_url="https://rtft.example", jwks_url=url)
+        path = conf(tmp_path, external_url="https://rtft.example", jwks_url=url, jwt_secret=GOOD_SECRET)
         rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "production"})
-        assert rc == 0 and "jwks_url" not in err, (url, err)
+        assert rc == 0 and "jwks_url" not in err and "jwt_secret" not in err, (url, err)
 
+
+def test_daemon_warns_at_start_about_a_short_jwt_secret(daemon):
+    d = daemon(config={"jwt_secret": "tiny-secret"})
+    log = d.log_text()
+    assert re.search(r"warn: config jwt_secret is 11 bytes: expected at least 32", log), log
+    assert "tiny-secret" not in log

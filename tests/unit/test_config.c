@@ -47,8 +47,8 @@ static void print_diag(const struct config_diag *d)
 }
 
 /* Production mode refuses to start, one line per problem, all of them. */
-/* sign-in keys over plain http beyond loopback: a warning in
- * development, an error in production */
+/* sign-in over plain http beyond loopback, and a short jwt_secret: a
+ * warning in development, an error in production */
 static void test_signin(void)
 {
 	struct config_diag d = { 0 };
@@ -61,6 +61,8 @@ static void test_signin(void)
 		  "jwks_url = \"http://127.0.0.1@idp.example/keys\"" },
 		{ "jwks_url = http://localhost.idp.example/keys\n",
 		  "jwks_url = \"http://localhost.idp.example/keys\"" },
+		{ "jwt_secret = short-secret\n", "jwt_secret is 12 bytes: expected at least 32" },
+		{ "jwt_secret = 0123456789abcdef0123456789abcde\n", "jwt_secret is 31 bytes: expected at least 32" },
 	};
 	for (size_t i = 0; i < RT_ARRAY_LEN(unsafe); i++) {
 		src.file = write_file("dev.conf", unsafe[i][0]);
@@ -95,6 +97,8 @@ static void test_signin(void)
 		"jwks_url = http://[::1]:8081/keys\n",
 		"jwks_url = http://localhost/keys\n",
 		"jwks_url = http://user:pw@localhost:99/keys\n",
+		"jwt_secret = 0123456789abcdef0123456789abcdef\n",
+		"jwt_secret =\n",
 	};
 	for (size_t i = 0; i < RT_ARRAY_LEN(safe); i++) {
 		char *text = xasprintf("node_env = production\nexternal_url = https://rtft.example\n%s", safe[i]);
