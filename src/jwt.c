@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <json-c/json.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
@@ -186,7 +187,12 @@ static EVP_PKEY *rsa_key(json_object *k)
 	BIGNUM *n = b64_bn(get_str(k, "n")), *e = b64_bn(get_str(k, "e"));
 	EVP_PKEY *pkey = NULL;
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	if (n && e && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+	/* e odd, 3 or more and of at most 33 bits, as BoringSSL requires: e = 1
+	 * verifies anything, and a huge e makes every verification as slow as
+	 * a private key operation (25 ms for a 3000-bit e, for each key a
+	 * token without kid is tried against) */
+	bool e_ok = e && BN_is_odd(e) && !BN_is_one(e) && BN_num_bits(e) <= 33;
+	if (n && e_ok && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
 		pkey = from_params("RSA", bld);
 	OSSL_PARAM_BLD_free(bld);

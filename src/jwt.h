@@ -39,7 +39,8 @@ const char *jwt_result_text(enum jwt_result r);
 /* A parsed key set; immutable once built, shared by reference count. */
 struct jwt_keyset;
 /* Parse a JWKS document. Keys of a type or curve that are not supported
- * (or RSA keys under 2048 bits) are skipped and counted in *skipped.
+ * (or RSA keys under 2048 bits or with an unusual exponent) are skipped
+ * and counted in *skipped.
  * Returns NULL and fills err when the document itself is bad. */
 struct jwt_keyset *jwt_keyset_parse(const char *json, size_t len, int *skipped, struct rt_err *err) RT_MUSTCHECK;
 int jwt_keyset_count(const struct jwt_keyset *ks);

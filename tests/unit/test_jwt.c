@@ -260,6 +260,47 @@ static void huge_times(void)
 	ok(cl.exp == 999999999999999 + JWT_SKEW_S && cl.exp < INT64_MAX / 1000, "and its expiry fits in milliseconds");
 }
 
+/* RSA public exponents: a key with e = 1 verifies any signature, and a
+ * huge e made each verification take 25 ms (seen with fuzz_jwt.c's seed
+ * jwks-huge); such keys are skipped like keys under 2048 bits */
+static void rsa_exponents(void)
+{
+	size_t len;
+	char *text = slurp("jwks.json", &len);
+	char *n = text ? strstr(text, "\"n\": \"") : NULL;
+	ok(n != NULL, "the fixture's 2048-bit modulus found");
+	if (!n) {
+		free(text);
+		return;
+	}
+	n += strlen("\"n\": \"");
+	n[strcspn(n, "\"")] = 0;
+	static const struct {
+		const char *e;
+		int kept;
+		const char *why;
+	} cases[] = {
+		{ "AQAB", 1, "65537" },
+		{ "Aw", 1, "3" },
+		{ "AQAAAAE", 1, "2^32 + 1 (33 bits)" },
+		{ "AQ", 0, "1" },
+		{ "AQAA", 0, "65536 (even)" },
+		{ "AgAAAAE", 0, "2^33 + 1 (34 bits)" },
+		{ "AA", 0, "0" },
+	};
+	for (size_t i = 0; i < RT_ARRAY_LEN(cases); i++) {
+		char *doc = xasprintf("{\"keys\":[{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\"}]}", n, cases[i].e);
+		struct rt_err err = { "" };
+		int skipped = -1;
+		struct jwt_keyset *ks = jwt_keyset_parse(doc, strlen(doc), &skipped, &err);
+		ok(ks && jwt_keyset_count(ks) == cases[i].kept && skipped == 1 - cases[i].kept, "e = %s: %s",
+		   cases[i].why, cases[i].kept ? "kept" : "skipped");
+		jwt_keyset_unref(ks);
+		free(doc);
+	}
+	free(text);
+}
+
 int main(void)
 {
 	struct jwt_keyset *ks = NULL;
@@ -268,6 +309,7 @@ int main(void)
 	times_and_sizes();
 	nul_in_strings();
 	huge_times();
+	rsa_exponents();
 	struct jwt_claims cl;
 	const char *t = "eyJhbGciOiJSUzI1NiJ9.e30.AAAA";
 	is_int(jwt_verify(t, strlen(t), &keys_only, NULL, NOW, &cl), JWT_NO_KEYS, "RS256 before any key set: no keys");
