@@ -340,12 +340,13 @@ void config_check_signin(const struct config *cfg, struct config_diag *d)
 	enum config_severity sev = cfg->is_production ? CONFIG_DIAG_ERROR : CONFIG_DIAG_WARNING;
 	const char *prod = cfg->is_production ? "production: " : "";
 	char host[256];
-	if (cfg->jwks_url[0] && str_has_prefix(cfg->jwks_url, "http://") &&
-	    !(url_host(cfg->jwks_url, host, sizeof host) && host_is_local(host)))
+	bool known = cfg->jwks_url[0] && url_host(cfg->jwks_url, host, sizeof host);
+	/* the host only: a URL may hold a password (user:password@) */
+	if (cfg->jwks_url[0] && str_has_prefix(cfg->jwks_url, "http://") && !(known && host_is_local(host)))
 		config_diag_add(d, sev,
-				"%sjwks_url = \"%s\" fetches the signing keys over plain http from beyond loopback: "
+				"%sjwks_url fetches the signing keys over plain http from %s, beyond loopback: "
 				"anyone on the path can replace them and forge tokens (expected an https:// URL)",
-				prod, cfg->jwks_url);
+				prod, known ? host : "a host that cannot be read");
 	size_t n = strlen(cfg->jwt_secret);
 	if (n > 0 && n < 32)
 		config_diag_add(d, sev,

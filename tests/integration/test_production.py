@@ -124,9 +124,9 @@ def test_signin_keys_over_plain_http_and_a_short_secret(tmp_path):
     """jwks_url over plain http to a host beyond loopback (anyone on the
     path could swap the keys and forge tokens) and a jwt_secret under 32
     bytes: warnings in development, errors in production."""
-    path = conf(tmp_path, external_url="https://rtft.example", jwks_url="http://idp.example/jwks.json",
+    path = conf(tmp_path, external_url="https://rtft.example", jwks_url="http://keys:pa55word@idp.example/jwks.json",
                 jwt_secret="tiny-secret")
-    want = ['jwks_url = "http://idp.example/jwks.json" fetches the signing keys over plain http from beyond '
+    want = ['jwks_url fetches the signing keys over plain http from idp.example, beyond '
             'loopback: anyone on the path can replace them and forge tokens (expected an https:// URL)',
             "jwt_secret is 11 bytes: expected at least 32"]
     rc, out, err = run_rtftd(["-c", path, "-t"], env={"NODE_ENV": "development"})
@@ -137,7 +137,7 @@ def test_signin_keys_over_plain_http_and_a_short_secret(tmp_path):
     errors = lines(err, "error")
     assert rc == 1 and len(errors) == 2, err
     assert all(sum(("production: " + w) in line for line in errors) == 1 for w in want), err
-    assert "tiny-secret" not in err
+    assert "tiny-secret" not in err and "pa55word" not in err
     # https, or http on loopback, and a long secret: not a word
     for url in ("https://idp.example/jwks.json", "http://127.0.0.1:9/jwks.json", "http://[::1]:9/k",
                 "http://localhost:9/k"):
