@@ -334,7 +334,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 	int idx;
 	char detail[600] = "";
 	/* a URL may carry a password: never echo it, even when it is invalid */
-	char *redacted = key->type == KT_DBURL ? db_url_redact(val) : NULL;
+	char *redacted = key->type == KT_DBURL || key->type == KT_HTTPURL ? db_url_redact(val) : NULL;
 	const char *shown = key->type == KT_SECRET ? "(redacted)" : redacted ? redacted : val;
 
 	switch (key->type) {
@@ -831,6 +831,7 @@ static char *value_text(const struct config *cfg, int k, bool redact)
 			return xstrdup(**(char *const *)field ? "(redacted)" : "");
 		return xstrdup(*(char *const *)field);
 	case KT_DBURL:
+	case KT_HTTPURL: /* jwks_url and external_url may hold user:password@ too */
 		if (redact)
 			return db_url_redact(*(char *const *)field);
 		return xstrdup(*(char *const *)field);

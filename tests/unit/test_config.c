@@ -361,7 +361,8 @@ int main(void)
 
 	char *file = write_file("a.conf", "# comment\n\nport = 9000\nlog_level = debug\nbogus_key = 1\nPORT = 1\n"
 					  "database_url = \"postgres://u:s3cret@db/rtft\"\nturn_secret = "
-					  "0123456789abcdef0123456789abcdef\n");
+					  "0123456789abcdef0123456789abcdef\n"
+					  "jwks_url = https://keys:hunter3@idp.example/jwks.json\n");
 	src.file = file;
 	src.file_explicit = true;
 	c = config_load(&src, &d);
@@ -378,6 +379,8 @@ int main(void)
 	ok(strstr(text, "s3cret") == NULL, "printed config hides the database password");
 	ok(strstr(text, "postgres://u:***@db/rtft") != NULL, "database_url shown redacted");
 	ok(strstr(text, "0123456789abcdef0123456789abcdef") == NULL, "turn_secret redacted");
+	ok(strstr(text, "hunter3") == NULL && strstr(text, "https://keys:***@idp.example/jwks.json") != NULL,
+	   "jwks_url shown without its password");
 	ok(strstr(text, "port = \"9000\"") != NULL && strstr(text, "a.conf:3") != NULL, "source annotated");
 	free(text);
 	config_free(c);
