@@ -38,16 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                                                                      \
 	} while (0)
 
+#include "proto_checks.h"
+
 static void *xmalloc_exact(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	CHECK(p != NULL);
 	return p;
-}
-
-static bool span_in(struct proto_span sp, size_t len)
-{
-	return (size_t)sp.off + sp.len <= len;
 }
 
 static bool msg_is(const struct rt_err *err, const char *want)
@@ -160,23 +157,6 @@ static int parse_text(const char *text, struct proto_msg *m, struct rt_err *err)
 	return r;
 }
 
-/* The members proto_parse() marked to cut: in order, disjoint, strictly
- * inside the object, each a member with one comma; their total length. */
-static size_t check_cuts(const char *buf, size_t len, const struct proto_msg *m)
-{
-	size_t total = 0;
-	uint32_t at = m->object.off + 1;
-	CHECK(m->ncuts <= PROTO_CUTS_MAX);
-	for (uint32_t i = 0; i < m->ncuts; i++) {
-		struct proto_span c = m->cuts[i];
-		CHECK((size_t)c.off + c.len <= len && c.len > 0);
-		CHECK(c.off >= at && c.off + c.len < m->object.off + m->object.len);
-		CHECK(buf[c.off] == ',' || buf[c.off] == '"');
-		at = c.off + c.len;
-		total += c.len;
-	}
-	return total;
-}
 
 static void check_forward(const char *buf, size_t len, const struct proto_msg *m)
 {

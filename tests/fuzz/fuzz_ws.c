@@ -64,6 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                                                                      \
 	} while (0)
 
+#include "proto_checks.h"
+
 /* ---- reference UTF-8 (RFC 3629), by decoding the code point ---- */
 
 /* Length of the well-formed character at s (n bytes readable), or 0. */
@@ -226,28 +228,6 @@ struct conn {
 	char *sender; /* heap, so slices into it are told apart */
 };
 
-static bool span_in(struct proto_span sp, size_t len)
-{
-	return (size_t)sp.off + sp.len <= len;
-}
-
-/* The members proto_parse() marked to cut: in order, disjoint, strictly
- * inside the object, each a member with one comma; their total length. */
-static size_t check_cuts(const char *buf, size_t len, const struct proto_msg *m)
-{
-	size_t total = 0;
-	uint32_t at = m->object.off + 1;
-	CHECK(m->ncuts <= PROTO_CUTS_MAX);
-	for (uint32_t i = 0; i < m->ncuts; i++) {
-		struct proto_span c = m->cuts[i];
-		CHECK((size_t)c.off + c.len <= len && c.len > 0);
-		CHECK(c.off >= at && c.off + c.len < m->object.off + m->object.len);
-		CHECK(buf[c.off] == ',' || buf[c.off] == '"');
-		at = c.off + c.len;
-		total += c.len;
-	}
-	return total;
-}
 
 /* The literals proto_relay_slices() may add. */
 static const char *const relay_lits[] = {
