@@ -323,20 +323,13 @@ static int parse_bool(const char *val, bool *out)
 	return RT_ERR;
 }
 
-/* Set one key from text. Returns RT_OK, or RT_ERR with diag filled. */
-static int set_value(struct config *cfg, int k, const char *raw, const char *where, struct config_diag *d)
+/* Parse val (trimmed; may be edited) as key's type into field. RT_OK, or
+ * RT_ERR with detail (cap bytes) saying more when there is more to say. */
+static int store_value(const struct key *key, char *field, char *val, char *detail, size_t cap)
 {
-	const struct key *key = &keys[k];
-	char *field = (char *)cfg + key->off;
-	char *val = str_trim(xstrdup(raw));
 	int rc = RT_ERR;
 	long long n;
 	int idx;
-	char detail[600] = "";
-	/* a URL may carry a password: never echo it, even when it is invalid */
-	char *redacted = key->type == KT_DBURL || key->type == KT_HTTPURL ? db_url_redact(val) : NULL;
-	const char *shown = key->type == KT_SECRET ? "(redacted)" : redacted ? redacted : val;
-
 	switch (key->type) {
 	case KT_STR:
 		if (strcmp(key->name, "host") == 0 && !*val)
@@ -436,7 +429,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 			str_replace((char **)field, val);
 			rc = RT_OK;
 		} else {
-			snprintf(detail, sizeof detail, " (%s)", e.msg);
+			snprintf(detail, cap, " (%s)", e.msg);
 		}
 		break;
 	}
@@ -446,7 +439,7 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 			str_replace((char **)field, val);
 			rc = RT_OK;
 		} else {
-			snprintf(detail, sizeof detail, " (%s)", e.msg);
+			snprintf(detail, cap, " (%s)", e.msg);
 		}
 		break;
 	}
@@ -470,6 +463,19 @@ static int set_value(struct config *cfg, int k, const char *raw, const char *whe
 		break;
 	}
 	}
+	return rc;
+}
+
+/* Set one key from text. Returns RT_OK, or RT_ERR with diag filled. */
+static int set_value(struct config *cfg, int k, const char *raw, const char *where, struct config_diag *d)
+{
+	const struct key *key = &keys[k];
+	char *val = str_trim(xstrdup(raw));
+	char detail[600] = "";
+	/* a URL may carry a password: never echo it, even when it is invalid */
+	char *redacted = key->type == KT_DBURL || key->type == KT_HTTPURL ? db_url_redact(val) : NULL;
+	const char *shown = key->type == KT_SECRET ? "(redacted)" : redacted ? redacted : val;
+	int rc = store_value(key, (char *)cfg + key->off, val, detail, sizeof detail);
 	if (rc == RT_OK) {
 		free(cfg->source[k]);
 		cfg->source[k] = xstrdup(where);
